@@ -1,0 +1,65 @@
+"""Argument checks shared by ops and layers, with messages in one style.
+
+Every message says which argument was wrong, what was received and what was expected; e.g.
+`check_positive_int("num_samples", 0)` raises ``ValueError: Received an invalid value for
+argument `num_samples`, expected a positive integer, got 0.``
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+
+def invalid(name, expected, value, hint=""):
+    """Returns the ValueError for argument `name` (use as `raise invalid(...)`)."""
+    message = (
+        f"Received an invalid value for argument `{name}`, expected {expected}, got {value!r}."
+    )
+    return ValueError(message + (f" {hint}" if hint else ""))
+
+
+def check_positive_int(name, value):
+    """Returns `value` as an int if it is an integer >= 1, else raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise invalid(name, "a positive integer", value)
+    return int(value)
+
+
+def check_positive_float(name, value):
+    """Returns `value` as a float if it is a finite number > 0, else raises ValueError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise invalid(name, "a finite number greater than 0", value)
+    return float(value)
+
+
+def check_unit_interval(name, value):
+    """Returns `value` as a float if it lies in [0, 1], else raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise invalid(name, "a number in [0, 1]", value)
+    return float(value)
+
+
+def check_costs(name, costs, num_ops=None):
+    """Returns `costs` as a list of floats: one finite, non-negative cost per operation."""
+    try:
+        array = np.asarray(costs, dtype="float64")
+    except (TypeError, ValueError):
+        raise invalid(name, "a list of non-negative numbers, one per operation", costs) from None
+    if array.ndim != 1 or array.size == 0:
+        raise invalid(name, "a non-empty 1-D list of costs, one per operation", costs)
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise invalid(name, "finite, non-negative costs (cheaper operation = smaller cost)", costs)
+    if num_ops is not None and array.size != num_ops:
+        raise invalid(
+            name,
+            f"{num_ops} costs, one per operation (the logits' last dimension)",
+            costs,
+            hint=f"It has {array.size} entries.",
+        )
+    return [float(c) for c in array]
