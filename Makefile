@@ -1,0 +1,31 @@
+# The README's two commands. Both create the virtualenv on first use (offline from the package
+# registries) and reuse it afterwards.
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint benchmark clean
+
+$(STAMP): setup.py pyproject.toml egs_keras/version.py
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## make demo: set up and run the main job (for now: the estimator demo on generated data).
+demo: $(STAMP)
+	$(VENV)/bin/egs-demo
+
+## make test: set up, lint and run the test suite.
+test: $(STAMP)
+	$(VENV)/bin/ruff check egs_keras tests benchmarks setup.py
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check egs_keras tests benchmarks setup.py
+
+benchmark: $(STAMP)
+	$(VENV)/bin/python benchmarks/estimator_benchmark.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

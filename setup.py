@@ -1,0 +1,49 @@
+"""pip packaging for egs_keras: `pip install .` or, for development, `pip install -e ".[test]"`."""
+
+import pathlib
+import re
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (HERE / "egs_keras" / "version.py").read_text()
+).group(1)
+
+setuptools.setup(
+    name="egs_keras",
+    version=VERSION,
+    description=(
+        "Differentiable architecture search with an Ensemble Gumbel-Softmax (DARTS-EGS) "
+        "for TensorFlow 2 and Keras 3."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["egs_keras", "egs_keras.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<3.16",
+        "tensorflow-datasets>=4.9",
+        "keras-tuner>=1.4.7",
+        "absl-py>=2.1",
+        "tensorboard>=2.21",  # TF 2.21 no longer installs it; Keras' TensorBoard callback needs it
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "scipy>=1.11",
+            "ruff>=0.6",
+            "dill",  # tfds.testing needs these two
+            "importlib_resources",
+        ],
+    },
+    entry_points={"console_scripts": ["egs-demo=egs_keras.demo:run_main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Framework :: TensorFlow",
+    ],
+)
