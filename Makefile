@@ -14,7 +14,7 @@ $(STAMP): setup.py pyproject.toml egs_keras/version.py
 
 ## make demo: set up and run the main job (for now: the estimator demo on generated data).
 demo: $(STAMP)
-	$(VENV)/bin/egs-demo
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/egs-demo
 
 ## make test: set up, lint and run the test suite.
 test: $(STAMP)
