@@ -67,6 +67,7 @@ def show_selector(num_samples, epochs, seed):
     from egs_keras.training import LinearAnnealing
     from egs_keras.training import TemperatureScheduler
 
+    keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(4096, 8)).astype("float32")
     relevant = [1, 4, 6]

@@ -17,6 +17,13 @@ def _replica_id():
     return 0 if context is None else context.replica_id_in_sync_group
 
 
+def _missing_logits_error():
+    return ValueError(
+        "Received no `inputs`, expected logits of shape [..., K]. Pass the logits, "
+        "or construct the layer with `logits_shape=...` to let it own them."
+    )
+
+
 @keras.saving.register_keras_serializable(package="egs_keras")
 class EnsembleGumbelSoftmax(keras.layers.Layer):
     """Maps architecture logits `[..., K]` to a binary multi-hot code `[..., K]`.
@@ -152,10 +159,7 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
             num_ops = self.logits_shape[-1]
         else:
             if input_shape is None:
-                raise ValueError(
-                    "Received no `inputs`, expected logits of shape [..., K]. Pass the logits, "
-                    "or construct the layer with `logits_shape=...` to let it own them."
-                )
+                raise _missing_logits_error()
             if len(input_shape) == 0 or input_shape[-1] is None:
                 raise ValueError(
                     "Received an invalid value for argument `inputs`, expected logits of shape "
@@ -173,8 +177,8 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
             return code_distribution.most_probable_code(
                 self._probabilities_of(logits), self.num_samples
             )
-        step = self.sample_count.value
-        self.sample_count.assign_add(1)
+        # The step is the value the increment read, so no replica can see it already advanced.
+        step = self.sample_count.assign_add(1) - 1
         return estimator.ensemble_gumbel_softmax(
             logits,
             self.num_samples,
@@ -215,10 +219,7 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
     def _logits_for(self, inputs):
         if self.logits_shape is None:
             if inputs is None:
-                raise ValueError(
-                    "Received no `inputs`, expected logits of shape [..., K]. Pass the logits, "
-                    "or construct the layer with `logits_shape=...` to let it own them."
-                )
+                raise _missing_logits_error()
             return tf.cast(inputs, tf.float32)
         if not self.built:
             self.build()
