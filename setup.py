@@ -22,6 +22,8 @@ setuptools.setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["egs_keras", "egs_keras.*"]),
+    package_data={"egs_keras": ["genotypes/*.json"]},
+    include_package_data=True,
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<3.16",

@@ -1,0 +1,302 @@
+"""The search space: candidate operations, genotypes (several operations per edge), derivation.
+
+A cell is a DAG. Its first `num_inputs` nodes are inputs (CNN: the outputs of the two previous
+cells; RNN: the first recurrent node); every later node j sums (operation, input) pairs with
+input < j, and the cell's output concatenates the nodes in `concat`. Unlike DARTS (exactly two
+inputs per node), an EGS genotype may hold any number of pairs per node, several on one edge.
+
+Genotypes are plain data and round-trip through JSON with a schema version:
+
+>>> genotype = published_genotype("darts_v2")
+>>> genotype.cells["normal"].nodes[0]
+(('sep_conv_3x3', 0), ('sep_conv_3x3', 1))
+>>> Genotype.from_json(genotype.to_json()) == genotype
+True
+"""
+
+import dataclasses
+import importlib.resources
+import json
+import pathlib
+
+import numpy as np
+
+from egs_keras import _validation
+from egs_keras.ops import code_distribution
+
+SCHEMA_VERSION = 1
+
+CNN_PRIMITIVES = (
+    "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+    "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+)
+RNN_PRIMITIVES = ("none", "tanh", "relu", "sigmoid", "identity")
+CELL_NAMES = {"cnn": ("normal", "reduce"), "rnn": ("recurrent",)}
+NONE = "none"
+
+
+def edges(num_intermediate, num_inputs=2):
+    """The (input, node) pairs of a cell in edge order: node by node, then input by input.
+
+    >>> edges(2)
+    [(0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+    """
+    return [
+        (i, num_inputs + j)
+        for j in range(num_intermediate)
+        for i in range(num_inputs + j)
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellGenotype:
+    """One cell: for each intermediate node, its (operation, input index) pairs.
+
+    Args:
+        nodes: one tuple of (op name, input index) pairs per intermediate node; node
+            `num_inputs + j` may read any node before it.
+        concat: indices of the nodes concatenated into the cell's output.
+        num_inputs: number of input nodes (2 for CNN cells, 1 for the recurrent cell).
+    """
+
+    nodes: tuple
+    concat: tuple
+    num_inputs: int = 2
+
+    def __post_init__(self):
+        nodes = tuple(tuple((str(op), int(i)) for op, i in node) for node in self.nodes)
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "concat", tuple(int(c) for c in self.concat))
+
+    @property
+    def num_nodes(self):
+        """All nodes: inputs and intermediate ones."""
+        return self.num_inputs + len(self.nodes)
+
+    def to_dict(self):
+        return {
+            "num_inputs": self.num_inputs,
+            "nodes": [[[op, i] for op, i in node] for node in self.nodes],
+            "concat": list(self.concat),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Genotype:
+    """A searched architecture: named cells over a list of primitives.
+
+    Args:
+        cells: {"normal": CellGenotype, "reduce": CellGenotype} for `kind="cnn"`,
+            {"recurrent": CellGenotype} for `kind="rnn"`.
+        kind: "cnn" or "rnn".
+        primitives: the candidate operations the genotype was searched over.
+        name: optional label, e.g. "darts_v2".
+    """
+
+    cells: dict
+    kind: str = "cnn"
+    primitives: tuple = CNN_PRIMITIVES
+    name: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "primitives", tuple(self.primitives))
+        _check_genotype(self)
+
+    def to_dict(self):
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
+            "name": self.name,
+            "primitives": list(self.primitives),
+            "cells": {name: cell.to_dict() for name, cell in self.cells.items()},
+        }
+
+    def to_json(self, indent=2):
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, path):
+        """Writes the genotype as JSON to `path`."""
+        pathlib.Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data):
+        if not isinstance(data, dict):
+            raise _validation.invalid("genotype", "a JSON object", type(data).__name__)
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise _validation.invalid(
+                "schema_version", f"{SCHEMA_VERSION}", version,
+                hint="The file was written by another version of egs_keras.",
+            )
+        kind = data.get("kind")
+        if kind not in CELL_NAMES:
+            raise _validation.invalid("kind", f"one of {sorted(CELL_NAMES)}", kind)
+        cells = data.get("cells")
+        if not isinstance(cells, dict):
+            raise _validation.invalid("cells", "an object of named cells", cells)
+        parsed = {}
+        for name, cell in cells.items():
+            try:
+                parsed[name] = CellGenotype(
+                    nodes=cell["nodes"], concat=cell["concat"],
+                    num_inputs=cell.get("num_inputs", 2),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise _validation.invalid(
+                    f"cells.{name}",
+                    '{"num_inputs": int, "nodes": [[[op, input], ...], ...], "concat": [...]}',
+                    cell, hint=f"({error})",
+                ) from None
+        return cls(
+            cells=parsed, kind=kind,
+            primitives=data.get("primitives", CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES),
+            name=data.get("name", ""),
+        )
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"Received a genotype that is not valid JSON: {error}.") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path):
+        """Reads a genotype JSON file; errors name the file and the faulty field."""
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Genotype file {str(path)!r} does not exist.")
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"In genotype file {str(path)!r}: {error}") from None
+
+
+def _check_genotype(genotype):
+    if genotype.kind not in CELL_NAMES:
+        raise _validation.invalid("kind", f"one of {sorted(CELL_NAMES)}", genotype.kind)
+    expected = CELL_NAMES[genotype.kind]
+    if tuple(sorted(genotype.cells)) != tuple(sorted(expected)):
+        raise _validation.invalid(
+            "cells", f"exactly the cells {list(expected)} for kind {genotype.kind!r}",
+            sorted(genotype.cells),
+        )
+    for name, cell in genotype.cells.items():
+        for j, node in enumerate(cell.nodes):
+            for p, (op, i) in enumerate(node):
+                where = f"cells.{name}.nodes[{j}][{p}]"
+                if op not in genotype.primitives or op == NONE:
+                    raise _validation.invalid(
+                        where, f"an operation of {list(genotype.primitives[1:])}", op
+                    )
+                if not 0 <= i < cell.num_inputs + j:
+                    raise _validation.invalid(
+                        where, f"an input index in [0, {cell.num_inputs + j}) (node "
+                        f"{cell.num_inputs + j} reads only earlier nodes)", i,
+                    )
+        for c in cell.concat:
+            if not cell.num_inputs <= c < cell.num_nodes:
+                raise _validation.invalid(
+                    f"cells.{name}.concat",
+                    f"intermediate node indices in [{cell.num_inputs}, {cell.num_nodes})",
+                    list(cell.concat),
+                )
+
+
+def published_genotype(name):
+    """A published genotype shipped as data: "darts_v1", "darts_v2" or "darts_rnn_v2"."""
+    folder = importlib.resources.files("egs_keras") / "genotypes"
+    available = sorted(p.name[: -len(".json")] for p in folder.iterdir()
+                       if p.name.endswith(".json"))
+    if name not in available:
+        raise _validation.invalid("name", f"one of {available}", name)
+    return Genotype.from_json((folder / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def derive_genotype(
+    probabilities, num_samples, *, kind="cnn", primitives=None, strategy="most_probable",
+    num_inputs=None, seed=None,
+):
+    """Turns per-edge operation probabilities into a genotype.
+
+    Args:
+        probabilities: {cell name: array [num_edges, K]} of p per edge, edges ordered as by
+            `edges()`; e.g. {"normal": p_normal, "reduce": p_reduce}.
+        num_samples: M, the number of samples per code during the search.
+        kind: "cnn" or "rnn".
+        primitives: the K operation names (default: the kind's standard list).
+        strategy: "most_probable" — each edge's exactly most probable code; or "sample" — one
+            code per edge drawn from the EGS law (the paper's derivation), reproducible by `seed`.
+        num_inputs: input nodes per cell (default 2 for cnn, 1 for rnn).
+        seed: seed of the "sample" strategy.
+
+    `none` bits are dropped. A node left without any input (all its edges coded `none`) gets
+    the single (operation, input) pair with the highest probability among its edges' other
+    operations, so every derived cell is connected.
+
+    Returns:
+        A `Genotype` whose cells concatenate all their intermediate nodes.
+    """
+    if kind not in CELL_NAMES:
+        raise _validation.invalid("kind", f"one of {sorted(CELL_NAMES)}", kind)
+    primitives = tuple(primitives or (CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES))
+    num_samples = _validation.check_positive_int("num_samples", num_samples)
+    if strategy not in ("most_probable", "sample"):
+        raise _validation.invalid("strategy", '"most_probable" or "sample"', strategy)
+    num_inputs = num_inputs or (2 if kind == "cnn" else 1)
+    rng = np.random.default_rng(seed)
+    cells = {}
+    for name, probs in probabilities.items():
+        probs = np.asarray(probs, dtype="float64")
+        num_intermediate = _intermediate_nodes(probs, num_inputs, len(primitives), name)
+        if strategy == "most_probable":
+            codes = np.asarray(code_distribution.most_probable_code(probs, num_samples))
+        else:
+            draws = np.array([rng.choice(len(row), size=num_samples, p=row / row.sum())
+                              for row in probs])
+            codes = np.zeros_like(probs)
+            np.put_along_axis(codes, draws, 1.0, axis=-1)
+        nodes = [[] for _ in range(num_intermediate)]
+        for (i, node), code, p in zip(edges(num_intermediate, num_inputs), codes, probs,
+                                      strict=True):
+            for k in np.flatnonzero(code):
+                if primitives[k] != NONE:
+                    nodes[node - num_inputs].append((primitives[k], i, p[k]))
+        for j, node in enumerate(nodes):
+            if not node:
+                node.append(_strongest_pair(probs, primitives, j, num_intermediate, num_inputs))
+        cells[name] = CellGenotype(
+            nodes=[[(op, i) for op, i, _ in node] for node in nodes],
+            concat=range(num_inputs, num_inputs + num_intermediate),
+            num_inputs=num_inputs,
+        )
+    return Genotype(cells=cells, kind=kind, primitives=primitives)
+
+
+def _intermediate_nodes(probs, num_inputs, num_ops, name):
+    """The number of intermediate nodes of a full DAG with `len(probs)` edges (or an error)."""
+    count = 0
+    while probs.ndim == 2 and len(edges(count, num_inputs)) < len(probs):
+        count += 1
+    if (probs.ndim != 2 or probs.shape[1] != num_ops or count == 0
+            or len(edges(count, num_inputs)) != len(probs)):
+        sizes = ", ".join(str(len(edges(n, num_inputs))) for n in range(1, 5))
+        raise _validation.invalid(
+            f"probabilities[{name!r}]",
+            f"an array [num_edges, {num_ops}] with num_edges one of {sizes}, ... (a full DAG "
+            f"over {num_inputs} input node(s))", f"shape {probs.shape}",
+        )
+    return count
+
+
+def _strongest_pair(probs, primitives, j, num_intermediate, num_inputs):
+    """The most probable non-none (op, input) on the edges into intermediate node j."""
+    best = None
+    for e, (i, node) in enumerate(edges(num_intermediate, num_inputs)):
+        if node != num_inputs + j:
+            continue
+        for k, op in enumerate(primitives):
+            if op != NONE and (best is None or probs[e, k] > best[2]):
+                best = (op, i, probs[e, k])
+    return best

@@ -1,0 +1,150 @@
+import json
+
+import numpy as np
+import pytest
+
+from egs_keras import search_space
+from egs_keras.ops import code_distribution
+from egs_keras.search_space import CellGenotype
+from egs_keras.search_space import Genotype
+
+
+def test_edges_of_the_paper_cell():
+    assert len(search_space.edges(4)) == 14  # 2 inputs, 4 intermediate nodes
+    assert search_space.edges(4)[-1] == (4, 5)
+    assert search_space.edges(3, num_inputs=1) == [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+
+
+@pytest.mark.parametrize("name", ["darts_v1", "darts_v2", "darts_rnn_v2"])
+def test_published_genotypes_round_trip_through_json_and_files(name, tmp_path):
+    genotype = search_space.published_genotype(name)
+    assert Genotype.from_json(genotype.to_json()) == genotype
+    genotype.save(tmp_path / "g.json")
+    assert Genotype.load(tmp_path / "g.json") == genotype
+    assert json.loads(genotype.to_json())["schema_version"] == search_space.SCHEMA_VERSION
+
+
+def test_darts_v2_is_the_published_cell():
+    genotype = search_space.published_genotype("darts_v2")
+    normal, reduce = genotype.cells["normal"], genotype.cells["reduce"]
+    assert [len(node) for node in normal.nodes] == [2, 2, 2, 2]
+    assert normal.nodes[3] == (("skip_connect", 0), ("dil_conv_3x3", 2))
+    assert sum(op == "max_pool_3x3" for node in reduce.nodes for op, _ in node) == 5
+    assert normal.concat == (2, 3, 4, 5)
+    assert search_space.published_genotype("darts_rnn_v2").cells["recurrent"].num_nodes == 9
+
+
+def _genotype_dict(**changes):
+    data = search_space.published_genotype("darts_v2").to_dict()
+    for path, value in changes.items():
+        target = data
+        keys = path.split("/")
+        for key in keys[:-1]:
+            target = target[int(key) if key.isdigit() else key]
+        target[int(keys[-1]) if keys[-1].isdigit() else keys[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [({"cells/normal/nodes/1/0": ["conv_9x9", 0]}, r"cells.normal.nodes\[1\]\[0\].*conv_9x9"),
+     ({"cells/normal/nodes/1/0": ["none", 0]}, r"cells.normal.nodes\[1\]\[0\].*'none'"),
+     ({"cells/reduce/nodes/0/1": ["skip_connect", 2]},
+      r"cells.reduce.nodes\[0\]\[1\].*input index in \[0, 2\)"),
+     ({"cells/normal/concat": [2, 9]}, r"cells.normal.concat.*\[2, 6\)"),
+     ({"schema_version": 99}, "`schema_version`, expected 1, got 99"),
+     ({"kind": "transformer"}, "`kind`"),
+     ({"cells/normal": {"nodes": []}}, r"cells.normal.*concat"),
+     ({"cells": {"normal": {"nodes": [], "concat": []}}}, "exactly the cells"),],
+)
+def test_invalid_genotypes_name_the_field(changes, message):
+    with pytest.raises(ValueError, match=message):
+        Genotype.from_dict(_genotype_dict(**changes))
+
+
+def test_missing_and_corrupt_files_are_reported_with_their_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        Genotype.load(tmp_path / "nothing.json")
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"schema_version": 1, "kind": ')
+    with pytest.raises(ValueError, match="corrupt.json.*not valid JSON"):
+        Genotype.load(corrupt)
+    with pytest.raises(ValueError, match="`name`, expected one of"):
+        search_space.published_genotype("nasnet")
+
+
+def _peaked(op_per_edge, num_ops=8, mass=0.9):
+    """Probabilities with `mass` on the listed op(s) of each edge."""
+    probs = np.full((len(op_per_edge), num_ops), 0.0)
+    for e, ops in enumerate(op_per_edge):
+        ops = ops if isinstance(ops, tuple) else (ops,)
+        probs[e] = (1 - mass) / (num_ops - len(ops))
+        probs[e, list(ops)] = mass / len(ops)
+    return probs
+
+
+def test_most_probable_derivation_keeps_several_ops_and_drops_none():
+    # Edge order: (0,2) (1,2) | (0,3) (1,3) (2,3) | ...; 0 = none, 3 = skip, 4 = sep_conv_3x3.
+    ops = [(4, 6), 0, 0, 3, 0, 0, 0, 0, 5, 0, 0, 0, 0, 7]
+    probs = _peaked(ops)
+    genotype = search_space.derive_genotype({"normal": probs, "reduce": probs}, num_samples=4)
+    normal = genotype.cells["normal"]
+    assert normal.nodes[0] == (("sep_conv_3x3", 0), ("dil_conv_3x3", 0))
+    assert normal.nodes[1] == (("skip_connect", 1),)
+    assert normal.nodes[2] == (("sep_conv_5x5", 3),)
+    assert normal.nodes[3] == (("dil_conv_5x5", 4),)
+    assert normal.concat == (2, 3, 4, 5)
+    codes = code_distribution.most_probable_code(probs, 4).numpy()
+    assert codes[0].sum() == 2  # the exact most probable code of edge 0 holds both ops
+
+
+def test_a_node_whose_edges_are_all_none_gets_its_strongest_operation():
+    probs = _peaked([0] * 14, mass=0.99)
+    probs[12, 2] = 0.009  # the strongest non-none entry into node 5: avg_pool from node 3
+    genotype = search_space.derive_genotype({"normal": probs, "reduce": probs}, num_samples=1)
+    assert genotype.cells["normal"].nodes[3] == (("avg_pool_3x3", 3),)
+    assert all(len(node) == 1 for node in genotype.cells["normal"].nodes)
+
+
+def test_sample_derivation_is_reproducible_and_follows_the_inclusion_law():
+    probs = np.random.default_rng(0).dirichlet(np.ones(8), size=14)
+    probs[:, 0] = 1e-9  # keep `none` and the fallback out of the picture
+    probs /= probs.sum(-1, keepdims=True)
+    first = search_space.derive_genotype({"normal": probs, "reduce": probs}, 3, strategy="sample",
+                                         seed=7)
+    again = search_space.derive_genotype({"normal": probs, "reduce": probs}, 3, strategy="sample",
+                                         seed=7)
+    assert first == again
+    hits = np.zeros(8)
+    draws = 400
+    for seed in range(draws):
+        genotype = search_space.derive_genotype({"normal": probs[:2], "reduce": probs[:2]}, 3,
+                                                strategy="sample", seed=seed)
+        for op, i in genotype.cells["normal"].nodes[0]:
+            if i == 0:
+                hits[search_space.CNN_PRIMITIVES.index(op)] += 1
+    inclusion = code_distribution.inclusion_probability(probs[0], 3).numpy()
+    z = (hits / draws - inclusion) / np.sqrt(inclusion * (1 - inclusion) / draws + 1e-12)
+    assert np.abs(z[1:]).max() < 4.5, z
+
+
+def test_rnn_derivation_and_bad_arguments():
+    probs = np.random.default_rng(1).dirichlet(np.ones(5), size=6)  # 3 nodes after node 0
+    genotype = search_space.derive_genotype({"recurrent": probs}, 2, kind="rnn")
+    assert genotype.kind == "rnn" and genotype.cells["recurrent"].concat == (1, 2, 3)
+    with pytest.raises(ValueError, match=r"probabilities\['normal'\].*num_edges one of 2, 5, 9"):
+        search_space.derive_genotype({"normal": np.ones((13, 8)) / 8, "reduce": np.ones((14, 8))},
+                                     4)
+    with pytest.raises(ValueError, match="`strategy`"):
+        search_space.derive_genotype({"normal": probs}, 4, strategy="greedy")
+    with pytest.raises(ValueError, match="`num_samples`"):
+        search_space.derive_genotype({"normal": probs}, 0)
+
+
+def test_hand_built_genotype_validates_on_construction():
+    cell = CellGenotype(nodes=[[("skip_connect", 0)], [("sep_conv_3x3", 2)]], concat=[2, 3])
+    genotype = Genotype(cells={"normal": cell, "reduce": cell})
+    assert genotype.cells["normal"].num_nodes == 4
+    with pytest.raises(ValueError, match=r"nodes\[0\]\[0\].*input index in \[0, 2\)"):
+        Genotype(cells={"normal": CellGenotype(nodes=[[("skip_connect", 3)]], concat=[2]),
+                        "reduce": cell})
