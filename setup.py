@@ -32,6 +32,7 @@ setuptools.setup(
         "absl-py>=2.1",
         "tensorboard>=2.21",  # TF 2.21 no longer installs it; Keras' TensorBoard callback needs it
         "numpy>=1.26",
+        "matplotlib>=3.7",  # cell pictures and α heat-maps when Graphviz is missing
     ],
     extras_require={
         "test": [

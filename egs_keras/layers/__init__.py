@@ -1,3 +1,6 @@
 """Keras layers of egs_keras, one public layer per module."""
 
+from egs_keras.layers import operations
+from egs_keras.layers.egs_cell import EGSCell
+from egs_keras.layers.egs_mixed_op import EGSMixedOp
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax

@@ -1,0 +1,125 @@
+"""`EGSCell`: a searched DAG cell whose every edge is an `EGSMixedOp`."""
+
+import keras
+import tensorflow as tf
+
+from egs_keras import _validation
+from egs_keras import search_space
+from egs_keras.layers import operations
+from egs_keras.layers.egs_mixed_op import EGSMixedOp
+
+
+@keras.saving.register_keras_serializable(package="egs_keras")
+class EGSCell(keras.layers.Layer):
+    """A DAG cell: 2 input nodes, `num_nodes − 3` intermediate nodes, output = concatenation.
+
+    Node j sums `EGSMixedOp`s over all earlier nodes i < j, so every feed-forward DAG with any
+    number of operations per edge is in the search space. The inputs (outputs of the two
+    previous cells) are first brought to `filters` channels: a ReLU-1×1 conv-BN, or a
+    factorized reduce for the older input when the previous cell was a reduction. In a
+    reduction cell the edges leaving the input nodes have stride 2.
+
+    The cell owns no architecture logits: it takes the codes of its cell type, so all cells of
+    one type share α (the search network owns one `EnsembleGumbelSoftmax` per type).
+
+    Args:
+        filters: channels of every node (the output has `(num_nodes − 3) · filters`).
+        num_nodes: all nodes, as the paper counts them: 2 inputs + intermediate + 1 output
+            (paper: 7, i.e. 4 intermediate nodes and 14 edges). At least 4.
+        reduction: whether this cell halves the resolution.
+        reduction_prev: whether the previous cell did (then input 0 is twice as large).
+        primitives: candidate operation names.
+        execution: "dense" or "sparse" (see `EGSMixedOp`).
+        renormalize: see `EGSMixedOp`.
+
+    Call arguments:
+        inputs: `[s0, s1]`, the outputs of the two previous cells.
+        codes: `[num_edges, K]` codes, edges ordered as `search_space.edges`.
+        training: passed to the batch norms.
+
+    Example:
+
+    >>> cell = EGSCell(filters=8, num_nodes=5)          # 2 intermediate nodes, 5 edges
+    >>> s = tf.zeros([2, 16, 16, 8])
+    >>> cell([s, s], tf.ones([5, 8])).shape
+    TensorShape([2, 16, 16, 16])
+    """
+
+    def __init__(self, filters, num_nodes=7, reduction=False, reduction_prev=False,
+                 primitives=search_space.CNN_PRIMITIVES, execution="dense", renormalize=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _validation.check_positive_int("filters", filters)
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 4:
+            raise _validation.invalid(
+                "num_nodes", "an integer >= 4 (2 inputs, at least 1 intermediate node, 1 output)",
+                num_nodes)
+        self.num_nodes = num_nodes
+        self.reduction = bool(reduction)
+        self.reduction_prev = bool(reduction_prev)
+        self.primitives = operations.check_operation_names(primitives)
+        self.execution = execution
+        self.renormalize = bool(renormalize)
+        self.edges = search_space.edges(self.num_intermediate)
+        self.edge_ops = [
+            EGSMixedOp(filters, 2 if self.reduction and i < 2 else 1, self.primitives, execution,
+                       renormalize, name=f"edge_{i}_{j}")
+            for i, j in self.edges
+        ]
+        self.supports_jit = execution == "dense"
+
+    @property
+    def num_intermediate(self):
+        return self.num_nodes - 3
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, num_nodes=self.num_nodes, reduction=self.reduction,
+                      reduction_prev=self.reduction_prev, primitives=list(self.primitives),
+                      execution=self.execution, renormalize=self.renormalize)
+        return config
+
+    def build(self, inputs_shape, codes_shape=None):
+        shape0, shape1 = (tuple(s) for s in inputs_shape)
+        if self.reduction_prev and None not in (shape0[1], shape1[1]):
+            if -(-shape0[1] // 2) != shape1[1]:
+                raise ValueError(
+                    f"Received inputs of shapes {shape0} and {shape1}, expected the first to "
+                    "have twice the resolution of the second because `reduction_prev=True`.")
+        options = operations.search_options(True)
+        if self.reduction_prev:
+            self.preprocess0 = operations.FactorizedReduce(self.filters, 2, name="preprocess0",
+                                                           **options)
+        else:
+            self.preprocess0 = operations.ReLUConvBN(self.filters, 1, name="preprocess0",
+                                                     **options)
+        self.preprocess1 = operations.ReLUConvBN(self.filters, 1, name="preprocess1", **options)
+        self.preprocess0.build(shape0)
+        self.preprocess1.build(shape1)
+        node_shape = self.preprocess1.compute_output_shape(shape1)
+        for edge in self.edge_ops:
+            edge.build(node_shape)
+
+    def call(self, inputs, codes, training=None):
+        expected = (len(self.edges), len(self.primitives))
+        if tuple(codes.shape) != expected:
+            raise ValueError(
+                f"Received codes of shape {tuple(codes.shape)}, expected {list(expected)}: one "
+                f"code over {expected[1]} primitives for each of the cell's {expected[0]} edges.")
+        states = [self.preprocess0(inputs[0], training=training),
+                  self.preprocess1(inputs[1], training=training)]
+        rows = tf.unstack(codes, num=len(self.edges))
+        edge = 0
+        for _ in range(self.num_intermediate):
+            terms = []
+            for state in states:
+                terms.append(self.edge_ops[edge](state, rows[edge], training=training))
+                edge += 1
+            states.append(tf.add_n(terms))
+        return tf.concat(states[2:], axis=-1)
+
+    def compute_output_shape(self, inputs_shape, codes_shape=None):
+        shape1 = tuple(inputs_shape[1])
+        stride = 2 if self.reduction else 1
+        spatial = [None if d is None else -(-d // stride) for d in shape1[1:3]]
+        return (shape1[0], *spatial, self.num_intermediate * self.filters)

@@ -1,0 +1,3 @@
+"""Search and evaluation networks."""
+
+from egs_keras.models.search_network import EGSSearchNetwork

@@ -1,0 +1,112 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from egs_keras import search_space
+from egs_keras.layers import operations
+
+
+@pytest.mark.parametrize("name", search_space.CNN_PRIMITIVES)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [8, 7])
+def test_every_operation_keeps_channels_and_applies_its_stride(name, stride, size):
+    x = tf.random.normal([2, size, size, 6])
+    for search in (False, True):
+        op = operations.get_operation(name, 6, stride, search=search)
+        y = op(x, training=True)
+        expected = -(-size // stride)
+        assert y.shape == (2, expected, expected, 6)
+        assert tuple(y.shape) == tuple(op.compute_output_shape(x.shape))
+
+
+def test_weights_follow_darts_structure():
+    x = tf.zeros([1, 8, 8, 4])
+    counts = {}
+    for name in ["sep_conv_3x3", "dil_conv_5x5", "max_pool_3x3", "skip_connect"]:
+        op = operations.get_operation(name, 4, 1, search=True)
+        op(x)
+        counts[name] = len(op.trainable_weights)
+    # sep conv: two (depthwise, pointwise) units; dil conv: one; search BNs have no weights.
+    assert counts == {"sep_conv_3x3": 4, "dil_conv_5x5": 2, "max_pool_3x3": 0, "skip_connect": 0}
+    reduce = operations.get_operation("skip_connect", 4, 2)
+    reduce(x)
+    assert isinstance(reduce, operations.FactorizedReduce) and len(reduce.trainable_weights) == 4
+
+
+def test_dilated_convolutions_skip_pixels_and_separable_ones_stack():
+    impulse = np.zeros([1, 15, 15, 1], "float32")
+    impulse[0, 7, 7, 0] = 1.0
+    reach = {}
+    for name in ["sep_conv_3x3", "dil_conv_3x3", "dil_conv_5x5"]:
+        op = operations.get_operation(name, 1, 1)
+        op(impulse)
+        for weight in op.trainable_weights:
+            if "depthwise" in weight.path or "pointwise" in weight.path:
+                weight.assign(tf.ones_like(weight))
+        response = op(impulse, training=False).numpy()[0, 7, :, 0]
+        reach[name] = np.flatnonzero(np.abs(response) > 1e-6).tolist()
+    assert reach["sep_conv_3x3"] == [5, 6, 7, 8, 9]  # two stacked 3x3 convolutions
+    assert reach["dil_conv_3x3"] == [5, 7, 9]  # one 3x3 convolution, dilation 2
+    assert reach["dil_conv_5x5"] == [3, 5, 7, 9, 11]
+
+
+def test_average_pooling_ignores_padding():
+    op = operations.get_operation("avg_pool_3x3", 1, 1)
+    np.testing.assert_allclose(op(tf.ones([1, 4, 4, 1])), np.ones([1, 4, 4, 1]), rtol=1e-6)
+
+
+def test_factorized_reduce_keeps_odd_pixels():
+    op = operations.get_operation("skip_connect", 2, 2)
+    x = np.zeros([1, 4, 4, 2], "float32")
+    x[0, 1, 1] = 1.0  # a pixel that a plain stride-2 1x1 convolution would skip
+    op(x)
+    for weight in op.trainable_weights:
+        if "kernel" in weight.path:
+            weight.assign(tf.ones_like(weight))
+    baseline = op(np.zeros_like(x), training=False).numpy()
+    assert np.abs(op(x, training=False).numpy() - baseline).max() > 0.1
+
+
+def test_batch_norm_statistics():
+    x = tf.random.normal([64, 4, 4, 3], mean=5.0, stddev=2.0)
+    tracked = operations.BatchNorm(track_statistics=True, momentum=0.0)
+    normalised = tracked(x, training=True).numpy()
+    assert abs(normalised.mean()) < 1e-3 and abs(normalised.std() - 1) < 1e-2
+    np.testing.assert_allclose(tracked.moving_mean.numpy(), tf.reduce_mean(x, [0, 1, 2]),
+                               rtol=1e-4)
+    shifted = tracked(x + 1.0, training=False).numpy()  # inference: running statistics
+    assert abs(shifted.mean() - 0.5) < 0.05
+    untracked = operations.BatchNorm(affine=False, track_statistics=False)
+    assert abs(untracked(x + 1.0, training=False).numpy().mean()) < 1e-3  # batch statistics
+    assert not untracked.weights
+
+
+def test_users_can_register_operations():
+    @operations.register_operation("conv_1x1_test")
+    def _factory(filters, stride, search=False):
+        return operations.ReLUConvBN(filters, 1, stride, **operations.search_options(search))
+
+    op = operations.get_operation("conv_1x1_test", 4, 2)
+    assert op(tf.zeros([1, 6, 6, 4])).shape == (1, 3, 3, 4)
+    assert "conv_1x1_test" in operations.operation_names()
+
+
+def test_operation_layers_round_trip_through_config():
+    op = operations.get_operation("sep_conv_5x5", 4, 2, search=True)
+    clone = type(op).from_config(op.get_config())
+    assert clone.get_config() == op.get_config()
+    bn = operations.BatchNorm(affine=False, momentum=0.5)
+    assert operations.BatchNorm.from_config(bn.get_config()).get_config() == bn.get_config()
+    assert keras.saving.get_registered_object("egs_keras>DilConv") is operations.DilConv
+
+
+def test_bad_operation_arguments():
+    with pytest.raises(ValueError, match=r"`primitives`, expected registered operation names"):
+        operations.get_operation("conv_9x9", 4)
+    with pytest.raises(ValueError, match="`stride`, expected 1 or 2, got 3"):
+        operations.get_operation("max_pool_3x3", 4, 3)
+    with pytest.raises(ValueError, match="`filters`, expected a positive integer"):
+        operations.get_operation("max_pool_3x3", 0)
+    with pytest.raises(ValueError, match="`pool_type`"):
+        operations.Pooling(4, pool_type="median")

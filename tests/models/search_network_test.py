@@ -1,0 +1,116 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from egs_keras import search_space
+from egs_keras.models import EGSSearchNetwork
+from egs_keras.training import LinearAnnealing
+from egs_keras.training import TemperatureScheduler
+
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _data(count=64, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, count)
+    images = rng.normal(size=(count, size, size, 3)).astype("float32") + labels[:, None, None,
+                                                                                None]
+    return images, labels
+
+
+def _tiny(**kwargs):
+    options = dict(num_classes=2, input_shape=(16, 16, 3), filters=4, num_cells=3, num_nodes=5,
+                   num_samples=3, seed=1)
+    options.update(kwargs)
+    model = EGSSearchNetwork(**options)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                  arch_optimizer=keras.optimizers.Adam(0.05), loss=LOSS, metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("search_mode, execution",
+                         [("joint", "dense"), ("bilevel", "sparse")])
+def test_fit_searches_and_derives_a_genotype(search_mode, execution, tmp_path):
+    images, labels = _data()
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    if search_mode == "bilevel":
+        dataset = tf.data.Dataset.zip((dataset, dataset.skip(1).repeat()))
+    model = _tiny(search_mode=search_mode, execution=execution)
+    before = [v.numpy().copy() for v in model.arch_variables]
+    history = model.fit(dataset, epochs=2, verbose=0,
+                        callbacks=[TemperatureScheduler(LinearAnnealing(3.0, 1.0, 1))])
+    for key in ["loss", "accuracy", "temperature", "alpha_entropy", "active_ops",
+                "parameter_free_ops"]:
+        assert len(history.history[key]) == 2, key
+    assert history.history["temperature"] == [3.0, 1.0]
+    assert 1.0 <= history.history["active_ops"][-1] <= 3.0
+    for old, variable in zip(before, model.arch_variables, strict=True):
+        assert np.abs(variable.numpy() - old).max() > 1e-4  # α moved
+    genotype = model.genotype()
+    assert set(genotype.cells) == {"normal", "reduce"}
+    assert len(genotype.cells["normal"].nodes) == 2
+    genotype.save(tmp_path / "genotype.json")
+    assert search_space.Genotype.load(tmp_path / "genotype.json") == genotype
+    assert json.loads(genotype.to_json())["kind"] == "cnn"
+    sampled = model.genotype(strategy="sample", seed=3)
+    assert sampled == model.genotype(strategy="sample", seed=3)
+
+
+def test_inference_uses_the_most_probable_architecture():
+    images, labels = _data(count=16)
+    model = _tiny()
+    np.testing.assert_allclose(model.predict(images, verbose=0), model.predict(images, verbose=0))
+    count = [int(d.sample_count.numpy()) for d in model.decisions.values()]
+    assert count == [0, 0]  # no sampling in inference
+
+
+def test_variables_split_into_architecture_and_network():
+    model = _tiny()
+    arch = {id(v) for v in model.arch_variables}
+    network = {id(v) for v in model.network_variables}
+    assert len(arch) == 2 and not arch & network
+    assert arch | network == {id(v) for v in model.trainable_variables}
+    assert [tuple(v.shape) for v in model.arch_variables] == [(5, 8), (5, 8)]
+
+
+def test_config_round_trip_builds_the_same_network():
+    model = _tiny(execution="sparse", search_mode="bilevel", op_costs=[0, 0, 0, 0, 4, 8, 3, 5])
+    clone = EGSSearchNetwork.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert [v.shape for v in clone.weights] == [v.shape for v in model.weights]
+
+
+def test_search_prefers_the_operation_the_task_needs():
+    """Is there one bright pixel in the noise? Global average pooling dilutes a single pixel;
+    max pooling spreads it over 3×3 pixels, so the search should favour max pooling."""
+    rng = np.random.default_rng(2)
+    count, size = 512, 8
+    images = rng.normal(scale=0.5, size=(count, size, size, 3)).astype("float32")
+    labels = rng.integers(0, 2, count)
+    rows, cols = rng.integers(0, size, count), rng.integers(0, size, count)
+    images[labels == 1, rows[labels == 1], cols[labels == 1], :] += 4.0
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(count, seed=0).batch(32)
+    model = _tiny(input_shape=(size, size, 3), primitives=["none", "skip_connect", "max_pool_3x3"],
+                  num_samples=1, num_cells=1, execution="dense")
+    model.fit(dataset, epochs=6, verbose=0)
+    probs = model.probabilities()["reduce"].numpy()  # one cell: it is a reduction cell
+    assert np.all(probs[:, 2] > probs[:, 1] + 0.2) and probs[:, 2].mean() > 0.5, probs
+    assert all(op == "max_pool_3x3" for node in model.genotype().cells["reduce"].nodes
+               for op, _ in node)
+
+
+def test_bad_network_arguments():
+    with pytest.raises(ValueError, match="`num_samples`, expected at most the number of"):
+        EGSSearchNetwork(num_samples=9, num_cells=1, filters=2, input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="`search_mode`"):
+        EGSSearchNetwork(search_mode="alternating", num_cells=1, filters=2,
+                         input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="`input_shape`"):
+        EGSSearchNetwork(input_shape=(8, 8), num_cells=1, filters=2)
+    model = _tiny(search_mode="bilevel", num_cells=1)
+    images, labels = _data(count=16)
+    with pytest.raises(ValueError, match=r"expects batches \(\(x_train, y_train\)"):
+        model.fit(images, labels, epochs=1, verbose=0)
