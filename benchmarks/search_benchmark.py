@@ -8,6 +8,7 @@ come from the real estimator at the initial (uniform) α, so sparse steps run wh
 would run at its start; as α sharpens, fewer operations are active.
 
     python benchmarks/search_benchmark.py [--cells 8 --filters 16 --batch 32 --steps 6]
+                                          [--no_grappler]
 """
 
 import argparse
@@ -30,6 +31,9 @@ def measure(args):
     import tensorflow as tf
 
     from egs_keras.models import EGSSearchNetwork
+
+    if args.no_grappler:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
     size = args.size
     images = np.random.default_rng(0).normal(size=(args.batch, size, size, 3)).astype("float32")
@@ -65,6 +69,8 @@ def main():
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6, help="Timed steps after the first.")
+    parser.add_argument("--no_grappler", action="store_true",
+                        help="Switch TensorFlow's Grappler graph optimiser off.")
     parser.add_argument("--execution", help=argparse.SUPPRESS)
     parser.add_argument("--num_samples", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -76,12 +82,14 @@ def main():
         command = [sys.executable, __file__, f"--cells={args.cells}", f"--filters={args.filters}",
                    f"--size={args.size}", f"--batch={args.batch}", f"--steps={args.steps}",
                    f"--execution={execution}", f"--num_samples={num_samples}"]
+        command += ["--no_grappler"] if args.no_grappler else []
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
         print(f"done: {execution} M={num_samples}", file=sys.stderr, flush=True)
     dense = rows[0]["step_s"]
     print(f"search network: {args.cells} cells, {args.filters} filters, {args.size}x{args.size}, "
-          f"batch {args.batch}; median of {args.steps} steps")
+          f"batch {args.batch}; median of {args.steps} steps"
+          + ("; Grappler off" if args.no_grappler else ""))
     print(f"{'execution':<12} {'build s':>8} {'first step s':>13} {'s/step':>8} "
           f"{'speed-up':>9} {'peak GB':>8}")
     for row in rows:

@@ -144,9 +144,10 @@ class EGSMixedOp(keras.layers.Layer):
         num_ops = len(self.primitives)
         active = code > 0
         output_shape = self.compute_output_shape(inputs.shape)
-        in_sizes, in_paddings = _crop_and_padding(active, tf.shape(inputs)[1:3], self.stride)
+        in_hw = tf.shape(inputs)[1:3]
+        in_sizes, in_paddings = _crop_and_padding(active, in_hw, self.stride)
         out_sizes, out_paddings = _crop_and_padding(
-            active, tf.shape(self._zeros(inputs))[1:3], 1)
+            active, (in_hw + self.stride - 1) // self.stride, 1)
         crops = zip(*(tf.unstack(t, num=num_ops)
                       for t in (in_sizes, in_paddings, out_sizes, out_paddings)), strict=True)
         # Inactive entries are exactly 0; stop their gradient, which the crop would make wrong.

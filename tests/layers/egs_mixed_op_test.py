@@ -46,14 +46,22 @@ def test_renormalize_divides_by_the_number_of_active_operations():
                                plain(x, code, training=True) / 4.0, rtol=1e-5, atol=1e-6)
 
 
-def test_gradients_reach_the_code_as_documented():
-    x, dense, sparse = _pair(1)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gradients_reach_the_code_as_documented(stride):
+    x, dense, sparse = _pair(stride)
     code = tf.Variable(CODES[0], dtype=tf.float32)
     with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
         dense_loss = tf.reduce_sum(dense(x, code, training=True) ** 2)
         sparse_loss = tf.reduce_sum(sparse(x, code, training=True) ** 2)
     dense_grad = tape.gradient(dense_loss, code).numpy()
     sparse_grad = tape.gradient(sparse_loss, code).numpy()
+    # The crop/pad custom gradients: input and weight gradients equal the dense ones.
+    np.testing.assert_allclose(tape.gradient(sparse_loss, x), tape.gradient(dense_loss, x),
+                               rtol=1e-4, atol=1e-4)
+    for d, s in zip(tape.gradient(dense_loss, dense.trainable_weights),
+                    tape.gradient(sparse_loss, sparse.trainable_weights), strict=True):
+        np.testing.assert_allclose(s, d, rtol=1e-4, atol=1e-4)
     active = np.array(CODES[0], bool)
     assert np.all(dense_grad[1:] != 0)  # every computed operation, active or not
     assert dense_grad[0] == 0  # `none` contributes nothing
