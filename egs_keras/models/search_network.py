@@ -215,9 +215,13 @@ class EGSSearchNetwork(keras.Model):
         if optimizer is not None:
             optimizer.apply_gradients(pairs)
         else:
+            # The loss was scaled for `optimizer` (mixed precision); loss scaling is linear, so
+            # re-scale α's gradients to what `arch_optimizer` expects.
+            ratio = self.arch_optimizer.scale_loss(1.0) / self.optimizer.scale_loss(1.0)
             arch = {id(v) for v in self.arch_variables}
             self.optimizer.apply_gradients([p for p in pairs if id(p[1]) not in arch])
-            self.arch_optimizer.apply_gradients([p for p in pairs if id(p[1]) in arch])
+            self.arch_optimizer.apply_gradients(
+                [(None if g is None else g * ratio, v) for g, v in pairs if id(v) in arch])
         return x, y, y_pred, sample_weight
 
     def probabilities(self):

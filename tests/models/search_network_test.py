@@ -104,6 +104,21 @@ def test_search_prefers_the_operation_the_task_needs(seed):
                for op, _ in node)
 
 
+def test_weight_loss_scaling_does_not_leak_into_the_architecture_step():
+    images, labels = _data(count=16)
+    alphas = []
+    for factor in (None, 1024.0):
+        keras.utils.set_random_seed(0)  # identical networks, differing only in loss scaling
+        model = EGSSearchNetwork(num_classes=2, input_shape=(16, 16, 3), filters=4, num_cells=1,
+                                 num_nodes=4, num_samples=2, seed=1)
+        model.compile(keras.optimizers.SGD(0.0, loss_scale_factor=factor),
+                      arch_optimizer=keras.optimizers.SGD(0.5), loss=LOSS)
+        model.fit(images, labels, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        alphas.append(model.arch_variables[1].numpy())
+    assert np.abs(alphas[0]).max() > 1e-4
+    np.testing.assert_allclose(alphas[1], alphas[0], rtol=1e-3, atol=1e-6)
+
+
 def test_bad_network_arguments():
     with pytest.raises(ValueError, match="`num_samples`, expected at most the number of"):
         EGSSearchNetwork(num_samples=9, num_cells=1, filters=2, input_shape=(8, 8, 3))
