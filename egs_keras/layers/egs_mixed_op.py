@@ -10,35 +10,27 @@ from egs_keras.layers import operations
 EXECUTION_MODES = ("dense", "sparse")
 
 
-def _crop_and_padding(active, size, smallest):
-    """For K operations: slice sizes [K, 4] (the full `size`, or `smallest` where inactive) and
-    the paddings [K, 4, 2] that restore the full size, computed together for one edge."""
-    crop = tf.where(active[:, tf.newaxis], size, smallest)  # [K, 2]
-    missing = size - crop
-    keep = -tf.ones_like(crop[:, :1])
-    zero = tf.zeros_like(missing[:, 0])
-    sizes = tf.concat([keep, crop, keep], axis=1)
-    paddings = tf.reshape(tf.stack([zero, zero, zero, missing[:, 0], zero, missing[:, 1], zero,
-                                    zero], axis=1), [-1, 4, 2])
-    return sizes, paddings
+def _crop_ends(active, full, smallest):
+    """End indices `[K, 4]` of each operation's crop from the origin: the `full` [H, W] where the
+    operation is active, `smallest` [K] pixels per side where not (batch and channels: masked)."""
+    ends = tf.where(active[:, tf.newaxis], full[tf.newaxis, :], smallest[:, tf.newaxis])
+    return tf.pad(ends, [[0, 0], [1, 1]])
 
 
-@tf.custom_gradient
-def _crop(images, sizes, paddings):
-    """tf.slice from the origin; its gradient is one tf.pad with precomputed paddings."""
-    def grad(upstream):
-        return tf.pad(upstream, paddings), None, None
-
-    return tf.slice(images, tf.zeros_like(sizes), sizes), grad
+def _crop(images, end):
+    """The top-left corner `images[:, :end[1], :end[2]]` (gradient: one `StridedSliceGrad`)."""
+    return tf.strided_slice(images, _ORIGIN, end, _UNIT_STRIDES, begin_mask=15, end_mask=9)
 
 
-@tf.custom_gradient
-def _uncrop(images, sizes, paddings):
-    """tf.pad at the bottom/right; its gradient is one tf.slice with precomputed sizes."""
-    def grad(upstream):
-        return tf.slice(upstream, tf.zeros_like(sizes), sizes), None, None
+def _uncrop(images, end, shape):
+    """`images` placed in the top-left corner of zeros of `shape` (gradient: one slice)."""
+    return tf.raw_ops.StridedSliceGrad(shape=shape, begin=_ORIGIN, end=end,
+                                       strides=_UNIT_STRIDES, dy=images, begin_mask=15,
+                                       end_mask=9)
 
-    return tf.pad(images, paddings), grad
+
+_ORIGIN = (0, 0, 0, 0)
+_UNIT_STRIDES = (1, 1, 1, 1)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -140,31 +132,31 @@ class EGSMixedOp(keras.layers.Layer):
         return tf.ensure_shape(output, self.compute_output_shape(inputs.shape))
 
     def _sparse_sum(self, inputs, code, training):
-        """Weighted ops run on a full or a 1×1 (2×2 at stride 2) crop; weightless ones in full."""
-        num_ops = len(self.primitives)
+        """Weighted ops run on their full input or on a corner crop; weightless ones in full."""
+        num_ops, stride = len(self.primitives), self.stride
         active = code > 0
         output_shape = self.compute_output_shape(inputs.shape)
-        in_hw = tf.shape(inputs)[1:3]
-        in_sizes, in_paddings = _crop_and_padding(active, in_hw, self.stride)
-        out_sizes, out_paddings = _crop_and_padding(
-            active, (in_hw + self.stride - 1) // self.stride, 1)
-        crops = zip(*(tf.unstack(t, num=num_ops)
-                      for t in (in_sizes, in_paddings, out_sizes, out_paddings)), strict=True)
+        dynamic_shape = tf.shape(inputs)
+        in_hw = _static_or_dynamic(inputs.shape[1:3], dynamic_shape[1:3])
+        out_hw = _static_or_dynamic(output_shape[1:3], (dynamic_shape[1:3] + stride - 1) // stride)
+        smallest = tf.constant([getattr(self.candidates.get(k), "crop_multiple", 1)
+                                for k in range(num_ops)], tf.int32)
+        in_ends = tf.unstack(_crop_ends(active, in_hw, smallest * stride), num=num_ops)
+        out_ends = tf.unstack(_crop_ends(active, out_hw, smallest), num=num_ops)
+        out_shape = tf.concat([dynamic_shape[:1], out_hw, [self.filters]], axis=0)
         # Inactive entries are exactly 0; stop their gradient, which the crop would make wrong.
         coefficients = tf.unstack(tf.where(active, code, tf.stop_gradient(code)), num=num_ops)
         terms = []
-        for k, (in_size, in_padding, out_size, out_padding) in enumerate(crops):
-            op = self.candidates.get(k)
-            if op is None:
-                continue
+        for k, op in self.candidates.items():
             if not op.trainable_weights:  # pools and identity: cheaper to run than to crop
                 terms.append(coefficients[k] * op(inputs, training=training))
                 continue
-            crop = _crop(inputs, in_size, in_padding)
-            crop.set_shape([inputs.shape[0], None, None, inputs.shape[-1]])
-            padded = _uncrop(op(crop, training=training), out_size, out_padding)
+            # Weighted before padding: an inactive operation's product and its gradients stay
+            # crop-sized; only the zero padding and the sum touch full-size tensors.
+            weighted = coefficients[k] * op(_crop(inputs, in_ends[k]), training=training)
+            padded = _uncrop(weighted, out_ends[k], out_shape)
             padded.set_shape(output_shape)
-            terms.append(coefficients[k] * padded)
+            terms.append(padded)
         return tf.add_n(terms) if terms else self._zeros(inputs)
 
     def _zeros(self, inputs):
@@ -175,3 +167,10 @@ class EGSMixedOp(keras.layers.Layer):
     def compute_output_shape(self, input_shape, code_shape=None):
         spatial = [None if d is None else -(-d // self.stride) for d in input_shape[1:3]]
         return (input_shape[0], *spatial, self.filters)
+
+
+def _static_or_dynamic(static, dynamic):
+    """An int32 [2] tensor of the sides: a constant when they are known when tracing."""
+    if None in tuple(static):
+        return dynamic
+    return tf.constant(tuple(static), tf.int32)

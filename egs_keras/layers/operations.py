@@ -150,7 +150,13 @@ def _shared_constants(channels):
 
 
 class _Operation(keras.layers.Layer):
-    """Base: stores `filters`, `stride`, `affine`; BN layers are built with the same flags."""
+    """Base: stores `filters`, `stride`, `affine`; BN layers are built with the same flags.
+
+    `crop_multiple`: the output sides an operation can run on must be multiples of it; sparse
+    edges crop inactive operations to that many pixels (times the stride) per side.
+    """
+
+    crop_multiple = 1
 
     def __init__(self, filters, stride=1, affine=True, track_statistics=True, **kwargs):
         super().__init__(**kwargs)
@@ -223,20 +229,46 @@ class DilConv(_Operation):
             bn.build(input_shape[:-1] + (self.filters,))
             self.bns.append(bn)
             channels = self.filters
+        rate = self.dilation_rate
+        # Sub-grid form of a stride-1 dilated convolution needs sides divisible by the rate.
+        self.crop_multiple = rate if rate > 1 and self.stride == 1 else 1
+        self._subgrids = self.crop_multiple > 1 and all(
+            d is not None and d % rate == 0 for d in input_shape[1:3])
 
     def call(self, inputs, training=None):
         x = inputs
         for r in range(self.repeats):
             stride = self.stride if r == 0 else 1
-            if self.dilation_rate == 1:
-                x = tf.nn.depthwise_conv2d(
-                    tf.nn.relu(x), self.depthwise[r], [1, stride, stride, 1], "SAME")
-            else:  # TF has no strided dilated depthwise kernel: subsample the stride-1 output
-                x = tf.nn.depthwise_conv2d(
-                    tf.nn.relu(x), self.depthwise[r], [1, 1, 1, 1], "SAME",
-                    dilations=[self.dilation_rate] * 2)[:, ::stride, ::stride]
+            x = self._depthwise(tf.nn.relu(x), self.depthwise[r], stride)
             x = self.bns[r](tf.nn.conv2d(x, self.pointwise[r], 1, "SAME"), training=training)
         return x
+
+    def _depthwise(self, x, kernel, stride):
+        """Depthwise "SAME" convolution in few graph ops (tracing time follows op count).
+
+        A kernel dilated by d reads one of the d×d interleaved sub-grids of its input: at
+        stride d only the sub-grid at the origin is needed; at stride 1, when the sides are
+        divisible by d, the sub-grids go through the undilated kernel side by side
+        (`SpaceToBatchND` without padding). Strided dilated outputs are the stride-1 outputs
+        at multiples of the stride (PyTorch's `padding = d·(k−1)/2`, as in DARTS).
+        """
+        rate = self.dilation_rate
+
+        def undilated(images, step):
+            return tf.raw_ops.DepthwiseConv2dNative(
+                input=images, filter=kernel, strides=[1, step, step, 1], padding="SAME")
+
+        if rate == 1:
+            return undilated(x, stride)
+        if stride == rate:
+            return undilated(x[:, ::rate, ::rate], 1)
+        if stride == 1 and self._subgrids:
+            block, no_padding = [rate, rate], [[0, 0], [0, 0]]
+            subgrids = tf.space_to_batch_nd(x, block, no_padding)
+            return tf.batch_to_space(undilated(subgrids, 1), block, no_padding)
+        # TF has no strided dilated depthwise kernel: subsample the stride-1 output.
+        return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME",
+                                      dilations=[rate, rate])[:, ::stride, ::stride]
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -278,7 +310,12 @@ class Identity(_Operation):
 @keras.saving.register_keras_serializable(package="egs_keras")
 class FactorizedReduce(_Operation):
     """Halves the resolution without losing pixels: ReLU, two offset stride-2 1×1 convolutions
-    of `filters // 2` channels each, concatenated, batch norm (`skip_connect` at stride 2)."""
+    of `filters // 2` channels each (even pixels, odd pixels), concatenated, batch norm
+    (`skip_connect` at stride 2).
+
+    Both run as one 2×2 stride-2 convolution whose kernel holds the first in its top-left tap
+    and the second in its bottom-right tap: no slicing, whose gradient is slow on CPU.
+    """
 
     def build(self, input_shape):
         half = self.filters // 2
@@ -288,11 +325,16 @@ class FactorizedReduce(_Operation):
         self.bn.build(self.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
+        half = self.filters // 2
+        kernel = (tf.pad(self.kernel_a, [[0, 1], [0, 1], [0, 0], [0, self.filters - half]])
+                  + tf.pad(self.kernel_b, [[1, 0], [1, 0], [0, 0], [half, 0]]))
         x = tf.nn.relu(inputs)
-        a = tf.nn.conv2d(x, self.kernel_a, 2, "VALID")
-        b = tf.nn.conv2d(tf.pad(x[:, 1:, 1:], [[0, 0], [0, 1], [0, 1], [0, 0]]),
-                         self.kernel_b, 2, "VALID")
-        return self.bn(tf.concat([a, b], axis=-1), training=training)
+        height, width = inputs.shape[1:3]
+        if height is None or width is None or height % 2 or width % 2:
+            # Odd sides: the odd pixels' branch reads one zero past the last row/column.
+            odd = tf.shape(x)[1:3] % 2
+            x = tf.pad(x, [[0, 0], [0, odd[0]], [0, odd[1]], [0, 0]])
+        return self.bn(tf.nn.conv2d(x, kernel, 2, "VALID"), training=training)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")

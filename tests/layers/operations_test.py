@@ -51,6 +51,32 @@ def test_dilated_convolutions_skip_pixels_and_separable_ones_stack():
     assert reach["dil_conv_5x5"] == [3, 5, 7, 9, 11]
 
 
+@pytest.mark.parametrize("name", ["dil_conv_3x3", "dil_conv_5x5"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [8, 7])  # 7: the sides do not split into 2×2 sub-grids
+def test_dilated_convolutions_match_tf_dilated_depthwise_values_and_gradients(name, stride, size):
+    """The sub-grid forms (and the fallback) equal TF's dilated depthwise convolution, sampled
+    at multiples of the stride as PyTorch's DARTS does, in value and in both gradients."""
+    x = tf.random.stateless_normal([2, size, size, 3], seed=[1, size])
+    op = operations.get_operation(name, 3, stride)
+    op(x)
+
+    def reference(images):
+        y = tf.nn.depthwise_conv2d(tf.nn.relu(images), op.depthwise[0], [1, 1, 1, 1], "SAME",
+                                   dilations=[2, 2])[:, ::stride, ::stride]
+        return op.bns[0](tf.nn.conv2d(y, op.pointwise[0], 1, "SAME"), training=True)
+
+    results = []
+    for function in (lambda images: op(images, training=True), reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        results.append([y, *tape.gradient(loss, [x, op.depthwise[0]])])
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
 def test_average_pooling_ignores_padding():
     op = operations.get_operation("avg_pool_3x3", 1, 1)
     np.testing.assert_allclose(op(tf.ones([1, 4, 4, 1])), np.ones([1, 4, 4, 1]), rtol=1e-6)
@@ -66,6 +92,31 @@ def test_factorized_reduce_keeps_odd_pixels():
             weight.assign(tf.ones_like(weight))
     baseline = op(np.zeros_like(x), training=False).numpy()
     assert np.abs(op(x, training=False).numpy() - baseline).max() > 0.1
+
+
+@pytest.mark.parametrize("size", [8, 7])
+def test_factorized_reduce_is_two_offset_strided_convolutions(size):
+    """DARTS' definition: concat(conv1x1/2(x), conv1x1/2(pad(x[1:, 1:]))), then batch norm."""
+    x = tf.random.stateless_normal([2, size, size, 3], seed=[2, size])
+    op = operations.get_operation("skip_connect", 6, 2)
+    op(x)
+
+    def reference(images):
+        relu = tf.nn.relu(images)
+        shifted = tf.pad(relu[:, 1:, 1:], [[0, 0], [0, 1], [0, 1], [0, 0]])
+        y = tf.concat([tf.nn.conv2d(relu, op.kernel_a, 2, "VALID"),
+                       tf.nn.conv2d(shifted, op.kernel_b, 2, "VALID")], axis=-1)
+        return op.bn(y, training=True)
+
+    results = []
+    for function in (lambda images: op(images, training=True), reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        results.append([y, *tape.gradient(loss, [x, op.kernel_a, op.kernel_b])])
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
 def test_batch_norm_statistics():
