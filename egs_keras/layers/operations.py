@@ -232,7 +232,7 @@ class DilConv(_Operation):
         rate = self.dilation_rate
         # Sub-grid form of a stride-1 dilated convolution needs sides divisible by the rate.
         self.crop_multiple = rate if rate > 1 and self.stride == 1 else 1
-        self._subgrids = self.crop_multiple > 1 and all(
+        self._sides_divisible = self.crop_multiple > 1 and all(
             d is not None and d % rate == 0 for d in input_shape[1:3])
 
     def call(self, inputs, training=None):
@@ -261,14 +261,31 @@ class DilConv(_Operation):
         if rate == 1:
             return undilated(x, stride)
         if stride == rate:
-            return undilated(x[:, ::rate, ::rate], 1)
-        if stride == 1 and self._subgrids:
+            return undilated(_subgrids(_pad_to_multiple(x, rate), rate)[0], 1)
+        if stride == 1 and self._sides_divisible:
             block, no_padding = [rate, rate], [[0, 0], [0, 0]]
             subgrids = tf.space_to_batch_nd(x, block, no_padding)
             return tf.batch_to_space(undilated(subgrids, 1), block, no_padding)
         # TF has no strided dilated depthwise kernel: subsample the stride-1 output.
         return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME",
                                       dilations=[rate, rate])[:, ::stride, ::stride]
+
+
+def _pad_to_multiple(images, multiple):
+    """Zero-pads the bottom and right of `images` to sides divisible by `multiple`."""
+    height, width = images.shape[1:3]
+    if height is not None and width is not None and height % multiple == width % multiple == 0:
+        return images
+    missing = -tf.shape(images)[1:3] % multiple
+    return tf.pad(images, [[0, 0], [0, missing[0]], [0, missing[1]], [0, 0]])
+
+
+def _subgrids(images, step):
+    """The step×step interleaved sub-grids `images[:, a::step, b::step]`, row-major in (a, b),
+    from one `SpaceToBatchND` (sides divisible by `step`). Same values as strided slices,
+    whose gradients are slow on CPU."""
+    blocks = tf.space_to_batch_nd(images, [step, step], [[0, 0], [0, 0]])
+    return tf.split(blocks, step * step)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -313,8 +330,8 @@ class FactorizedReduce(_Operation):
     of `filters // 2` channels each (even pixels, odd pixels), concatenated, batch norm
     (`skip_connect` at stride 2).
 
-    Both run as one 2×2 stride-2 convolution whose kernel holds the first in its top-left tap
-    and the second in its bottom-right tap: no slicing, whose gradient is slow on CPU.
+    The even and odd pixels come from one `SpaceToBatchND` split four ways (slices by steps
+    of 2 have slow gradients on CPU).
     """
 
     def build(self, input_shape):
@@ -325,16 +342,11 @@ class FactorizedReduce(_Operation):
         self.bn.build(self.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
-        half = self.filters // 2
-        kernel = (tf.pad(self.kernel_a, [[0, 1], [0, 1], [0, 0], [0, self.filters - half]])
-                  + tf.pad(self.kernel_b, [[1, 0], [1, 0], [0, 0], [half, 0]]))
-        x = tf.nn.relu(inputs)
-        height, width = inputs.shape[1:3]
-        if height is None or width is None or height % 2 or width % 2:
-            # Odd sides: the odd pixels' branch reads one zero past the last row/column.
-            odd = tf.shape(x)[1:3] % 2
-            x = tf.pad(x, [[0, 0], [0, odd[0]], [0, odd[1]], [0, 0]])
-        return self.bn(tf.nn.conv2d(x, kernel, 2, "VALID"), training=training)
+        # Odd sides: the odd pixels' branch reads one zero past the last row/column.
+        even, _, _, odd = _subgrids(_pad_to_multiple(tf.nn.relu(inputs), 2), 2)
+        y = tf.concat([tf.nn.conv2d(even, self.kernel_a, 1, "VALID"),
+                       tf.nn.conv2d(odd, self.kernel_b, 1, "VALID")], axis=-1)
+        return self.bn(y, training=training)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
