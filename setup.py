@@ -21,8 +21,8 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["egs_keras", "egs_keras.*"]),
-    package_data={"egs_keras": ["genotypes/*.json"]},
+    packages=setuptools.find_packages(include=["egs_keras", "egs_keras.*", "trainers"]),
+    package_data={"egs_keras": ["genotypes/*.json", "data/bundled/*"]},
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.21,<2.22",
@@ -30,6 +30,7 @@ setuptools.setup(
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4.7",
         "absl-py>=2.1",
+        "ml-collections>=0.1.1",  # configs with --config.field=value overrides
         "tensorboard>=2.21",  # TF 2.21 no longer installs it; Keras' TensorBoard callback needs it
         "numpy>=1.26",
         "matplotlib>=3.7",  # cell pictures and α heat-maps when Graphviz is missing
@@ -43,7 +44,13 @@ setuptools.setup(
             "importlib_resources",
         ],
     },
-    entry_points={"console_scripts": ["egs-demo=egs_keras.demo:run_main"]},
+    entry_points={"console_scripts": [
+        "egs-demo=egs_keras.demo:run_main",
+        "egs-search=trainers.search:run_main",
+        "egs-train=trainers.train:run_main",
+        "egs-export=trainers.export:run_main",
+        "egs-pipeline=trainers.pipeline:run_main",
+    ]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -4,3 +4,4 @@ from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell
 from egs_keras.layers.egs_mixed_op import EGSMixedOp
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
+from egs_keras.layers.genotype_cell import GenotypeCell

@@ -71,7 +71,7 @@ def get_operation(name, filters, stride=1, search=False, layer_name=None):
         raise _validation.invalid("stride", "1 or 2", stride)
     layer = _REGISTRY[name](filters, stride, search=search)
     if layer_name:
-        layer._name = layer_name
+        layer.name = layer_name
     return layer
 
 

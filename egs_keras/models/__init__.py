@@ -1,3 +1,5 @@
-"""Search and evaluation networks."""
+"""Search and evaluation networks, and their size and cost."""
 
+from egs_keras.models import complexity
+from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.models.search_network import EGSSearchNetwork

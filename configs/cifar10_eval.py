@@ -1,0 +1,16 @@
+"""CIFAR-10 evaluation: 20 cells, 36 filters, 600 epochs, batch 96, cutout 16, drop-path 0.2,
+auxiliary weight 0.4 (the paper's and DARTS' settings).
+
+    egs-train --config=configs/cifar10_eval.py --workdir=runs/cifar10_eval \
+        --genotype=runs/cifar10_search_m7/genotype.json
+
+Hardware: about 1.5 GPU-days on one modern GPU; not practical on the 2-core CPU. Expected:
+about 2.79 % test error for the paper's M = 7 cell (2.9M parameters); `--genotype=darts_v2`
+trains DARTS' published cell for comparison (2.76 % in the DARTS paper).
+"""
+
+from egs_keras.training import config as base
+
+
+def get_config():
+    return base.default_config()

@@ -1,0 +1,165 @@
+"""Image classification data: TFDS sources and the training / evaluation tf.data pipelines.
+
+One code path serves every data set: `load_examples` reads a TFDS split ("train[:50%]" works),
+`training_batches` shuffles, augments and batches it epoch by epoch with seeds derived from
+(seed, epoch, example index), so a resumed run sees exactly the batches it would have seen,
+and `evaluation_batches` only normalises (and resizes).
+
+>>> spec = DATASETS["egs_digits"]
+>>> examples = load_examples("egs_digits", "train[:50%]", data_dir=tmp_dir)  # doctest: +SKIP
+>>> batches, steps = training_batches(examples, spec, image_size=16, batch_size=32,
+...                                   seed=0, epochs=10)  # doctest: +SKIP
+
+Data sets: "cifar10" (DARTS: crop with 4-pixel padding, flip, cutout 16), "imagenet2012"
+(manual download into `<data_dir>/downloads/manual`; random resized crop and flip, 256 → 224
+centre crop for evaluation), and "egs_digits" (bundled, no network; see `data.digits`).
+"""
+
+import dataclasses
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from egs_keras import _validation
+from egs_keras.data import augment
+from egs_keras.data import digits  # noqa: F401  (registers the "egs_digits" builder)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageDataset:
+    """What the pipelines need to know about a TFDS image data set.
+
+    Args:
+        tfds_name: the TFDS builder name.
+        num_classes: number of labels.
+        image_size: the side length the paper's models use.
+        channels: image channels.
+        mean, std: per-channel statistics on the [0, 1] scale, for normalisation.
+        augmentation: "cifar" (pad-crop, flip, cutout), "imagenet" (random resized crop,
+            flip) or "small" (pad-crop by image_size // 8, no flip: digits are not symmetric).
+        train_split, test_split: TFDS split names.
+    """
+
+    tfds_name: str
+    num_classes: int
+    image_size: int
+    channels: int
+    mean: tuple
+    std: tuple
+    augmentation: str
+    train_split: str = "train"
+    test_split: str = "test"
+
+
+DATASETS = {
+    "cifar10": ImageDataset("cifar10", 10, 32, 3, (0.4914, 0.4822, 0.4465),
+                            (0.2470, 0.2435, 0.2616), "cifar"),
+    "imagenet2012": ImageDataset("imagenet2012", 1000, 224, 3, (0.485, 0.456, 0.406),
+                                 (0.229, 0.224, 0.225), "imagenet", test_split="validation"),
+    # Statistics of the bundled train split (levels × 16 / 255).
+    "egs_digits": ImageDataset("egs_digits", 10, 16, 1, (0.3051,), (0.3750,), "small"),
+}
+
+
+def get_dataset(name):
+    """The `ImageDataset` registered under `name`."""
+    if name not in DATASETS:
+        raise _validation.invalid("dataset", f"one of {sorted(DATASETS)}", name)
+    return DATASETS[name]
+
+
+def load_examples(name, split, data_dir=None):
+    """(uint8 image, label) pairs of a TFDS split, prepared on first use.
+
+    Raises a ValueError that says where to put the files when a manual download (ImageNet)
+    is missing.
+    """
+    spec = get_dataset(name)
+    builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
+    try:
+        builder.download_and_prepare()
+    except AssertionError as error:  # TFDS reports a missing manual download this way
+        raise ValueError(
+            f"Could not prepare the TFDS data set {spec.tfds_name!r} in "
+            f"{builder.data_dir!r}: {error} Download its files by hand into the manual "
+            "directory named above, or choose another data set.") from None
+    return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+
+
+def num_examples(examples):
+    """The number of examples in a finite dataset (counted if TFDS does not know it)."""
+    count = int(examples.cardinality())
+    if count < 0:
+        count = int(examples.reduce(0, lambda n, _: n + 1))
+    return count
+
+
+def _prepare(image, spec, image_size, training, seed):
+    if spec.augmentation == "imagenet":
+        image = tf.cast(image, tf.float32)
+        if training:
+            crop_seed, flip_seed = augment.split_seed(seed, 2)
+            image = augment.random_flip(
+                augment.random_resized_crop(image, crop_seed, image_size), flip_seed)
+        else:
+            image = augment.resize_center_crop(image, image_size)
+        return augment.normalize(image, spec.mean, spec.std)
+    image = tf.cast(image, tf.float32)
+    if image.shape[0] != image_size:
+        image = tf.image.resize(image, [image_size, image_size], method="bilinear")
+    if not training:
+        return augment.normalize(image, spec.mean, spec.std)
+    crop_seed, flip_seed, cutout_seed = augment.split_seed(seed, 3)
+    if spec.augmentation == "cifar":  # DARTS: crop, flip, normalise, cutout
+        image = augment.random_flip(
+            augment.random_crop_with_padding(image, crop_seed, padding=4), flip_seed)
+        return augment.cutout(augment.normalize(image, spec.mean, spec.std), cutout_seed, 16)
+    image = augment.random_crop_with_padding(image, crop_seed, padding=max(image_size // 8, 1))
+    return augment.normalize(image, spec.mean, spec.std)
+
+
+def training_batches(examples, spec, image_size, batch_size, seed, epochs, initial_epoch=0,
+                     shuffle_buffer=10_000, cache=None):
+    """Augmented batches for epochs `initial_epoch .. epochs − 1`, and the steps per epoch.
+
+    Each epoch shuffles with its own seed and augments example i with the seed
+    (seed, epoch · N + i): the stream of batches is a pure function of `seed`, so a run
+    resumed at epoch e continues exactly as an uninterrupted one. The last partial batch of
+    an epoch is dropped (static shapes for XLA and TPUs). `cache`: keep the decoded examples
+    in memory (default: yes, except for ImageNet).
+    """
+    count = num_examples(examples)
+    steps = count // batch_size
+    if steps == 0:
+        raise ValueError(
+            f"Received batch_size={batch_size} for a split of {count} examples, expected at "
+            "most the split's size. Lower the batch size or use a larger split.")
+    indexed = examples.enumerate()
+    if cache is None:
+        cache = spec.augmentation != "imagenet"
+    if cache:
+        indexed = indexed.cache()
+
+    def one_epoch(epoch):
+        def prepare(index, example):
+            image, label = example
+            example_seed = tf.stack([tf.cast(seed, tf.int64), epoch * count + index])
+            return _prepare(image, spec, image_size, True, example_seed), label
+
+        shuffled = indexed.shuffle(min(shuffle_buffer, count), seed=seed * 1_000_003 + epoch,
+                                   reshuffle_each_iteration=False)
+        return shuffled.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(
+            batch_size, drop_remainder=True)
+
+    epochs_dataset = tf.data.Dataset.range(initial_epoch, epochs)
+    return epochs_dataset.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
+
+
+def evaluation_batches(examples, spec, image_size, batch_size, cache=None):
+    """Normalised (and resized) batches in order, the last one partial."""
+    if cache is None:
+        cache = spec.augmentation != "imagenet"
+    dataset = examples.cache() if cache else examples
+    return dataset.map(
+        lambda image, label: (_prepare(image, spec, image_size, False, None), label),
+        num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,223 @@
+"""`EvaluationNetwork`: a network of fixed cells built from a genotype, trained from scratch."""
+
+import keras
+import tensorflow as tf
+
+from egs_keras import _validation
+from egs_keras import search_space
+from egs_keras.layers import operations
+from egs_keras.layers.genotype_cell import GenotypeCell
+
+STEMS = ("cifar", "imagenet")
+
+
+@keras.saving.register_keras_serializable(package="egs_keras")
+class EvaluationNetwork(keras.Model):
+    """Stem, `num_cells` genotype cells (reductions at 1/3 and 2/3), auxiliary head, classifier.
+
+    Two stems, as in DARTS:
+
+    * "cifar": one 3×3 convolution with `3 · filters` channels (paper: 20 cells, 36 filters,
+      32×32 inputs, about 3.3M parameters for DARTS V2);
+    * "imagenet" (mobile setting): two stride-2 3×3 convolutions, then a third one, so the
+      first cell sees 1/8 of the input resolution (paper: 14 cells, 48 filters, 224×224, under
+      600M multiply-adds).
+
+    The auxiliary head (`auxiliary_weight` > 0) reads the cell at 2/3 of the depth; in
+    training the loss is `loss(logits) + auxiliary_weight · loss(auxiliary logits)`. It is
+    not part of inference or of exports. Drop-path: the network holds the current rate in the
+    variable `drop_path_rate`, 0 until a `DropPathScheduler` raises it.
+
+    Args:
+        genotype: a `search_space.Genotype`, or its `to_dict()` (kind "cnn").
+        num_classes: classifier outputs (logits).
+        input_shape: `(height, width, channels)`.
+        filters: channels of the first cells (doubled at each reduction).
+        num_cells: number of cells.
+        stem: "cifar" or "imagenet".
+        auxiliary_weight: weight of the auxiliary loss (paper 0.4); 0 removes the head.
+        seed: seed of the drop-path masks.
+
+    Example:
+
+    >>> genotype = egs_keras.search_space.published_genotype("darts_v2")
+    >>> model = EvaluationNetwork(genotype, num_classes=10, input_shape=(16, 16, 3),
+    ...                           filters=8, num_cells=3)
+    >>> model(tf.zeros([2, 16, 16, 3])).shape
+    TensorShape([2, 10])
+    """
+
+    def __init__(self, genotype, num_classes=10, input_shape=(32, 32, 3), filters=36,
+                 num_cells=20, stem="cifar", auxiliary_weight=0.4, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(genotype, dict):
+            genotype = search_space.Genotype.from_dict(genotype)
+        if not isinstance(genotype, search_space.Genotype) or genotype.kind != "cnn":
+            raise _validation.invalid("genotype", "a CNN Genotype or its dict", genotype)
+        self.genotype = genotype.to_dict()
+        self.num_classes = _validation.check_positive_int("num_classes", num_classes)
+        self.image_shape = tuple(input_shape)
+        if len(self.image_shape) != 3 or not all(
+                isinstance(d, int) and d > 0 for d in self.image_shape):
+            raise _validation.invalid("input_shape", "(height, width, channels)", input_shape)
+        self.filters = _validation.check_positive_int("filters", filters)
+        self.num_cells = _validation.check_positive_int("num_cells", num_cells)
+        if stem not in STEMS:
+            raise _validation.invalid("stem", f"one of {list(STEMS)}", stem)
+        self.stem = stem
+        if not isinstance(auxiliary_weight, (int, float)) or auxiliary_weight < 0:
+            raise _validation.invalid("auxiliary_weight", "a number >= 0", auxiliary_weight)
+        self.auxiliary_weight = float(auxiliary_weight)
+        self.seed = int(seed)
+        self._check_resolution(genotype)
+
+        self.stem_layers = self._make_stem()
+        cells = genotype.cells
+        self.cells = []
+        cell_filters = filters
+        reduction_prev = stem == "imagenet"
+        for c in range(num_cells):
+            reduction = c in self.reduction_indices
+            cell_filters *= 2 if reduction else 1
+            cell = cells["reduce" if reduction else "normal"].to_dict()
+            self.cells.append(GenotypeCell(
+                cell_filters, cell["nodes"], cell["concat"], reduction, reduction_prev,
+                seed=self.seed + c, name=f"cell_{c}"))
+            reduction_prev = reduction
+        self.auxiliary_head = (AuxiliaryHead(num_classes, name="auxiliary_head")
+                               if self.auxiliary_weight > 0 else None)
+        self.classifier = keras.layers.Dense(num_classes, name="classifier")
+        self.drop_path_rate = self.add_weight(
+            name="drop_path_rate", shape=(), initializer="zeros", trainable=False)
+        self.build((None, *self.image_shape))
+
+    @property
+    def reduction_indices(self):
+        return (self.num_cells // 3, 2 * self.num_cells // 3)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(genotype=self.genotype, num_classes=self.num_classes,
+                      input_shape=list(self.image_shape), filters=self.filters,
+                      num_cells=self.num_cells, stem=self.stem,
+                      auxiliary_weight=self.auxiliary_weight, seed=self.seed)
+        return config
+
+    def _check_resolution(self, genotype):
+        stride = (8 if self.stem == "imagenet" else 1) * 4
+        height, width = self.image_shape[:2]
+        if min(height, width) < stride:
+            raise _validation.invalid(
+                "input_shape", f"at least {stride}×{stride} pixels for the {self.stem!r} stem "
+                "and two reductions", self.image_shape)
+
+    def _make_stem(self):
+        def conv(filters, stride, name):
+            return keras.layers.Conv2D(filters, 3, stride, padding="same", use_bias=False,
+                                       name=name)
+
+        if self.stem == "cifar":
+            return [conv(3 * self.filters, 1, "stem_conv"), operations.BatchNorm(name="stem_bn")]
+        half = max(self.filters // 2, 1)
+        return [conv(half, 2, "stem0_conv0"), operations.BatchNorm(name="stem0_bn0"),
+                keras.layers.ReLU(name="stem0_relu"), conv(self.filters, 2, "stem0_conv1"),
+                operations.BatchNorm(name="stem0_bn1"), keras.layers.ReLU(name="stem1_relu"),
+                conv(self.filters, 2, "stem1_conv"), operations.BatchNorm(name="stem1_bn")]
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        shapes = []
+        for layer in self.stem_layers:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+            shapes.append(shape)
+        # CIFAR: both cell inputs are the stem; ImageNet: stem0 (after its 2nd BN) and stem1.
+        states = [shapes[-1], shapes[-1]] if self.stem == "cifar" else [shapes[4], shapes[-1]]
+        for c, cell in enumerate(self.cells):
+            cell.build(states)
+            states = [states[1], cell.compute_output_shape(states)]
+            if c == self.reduction_indices[1] and self.auxiliary_head is not None:
+                self.auxiliary_head.build(states[1])
+        self.classifier.build((None, states[1][-1]))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.forward(inputs, training=training)[0]
+
+    def forward(self, inputs, training=None):
+        """(logits, auxiliary logits or None); the auxiliary head runs in training only."""
+        x = inputs
+        outputs = []
+        for layer in self.stem_layers:
+            x = layer(x, training=training) if isinstance(layer, operations.BatchNorm) \
+                else layer(x)
+            outputs.append(x)
+        s0, s1 = (x, x) if self.stem == "cifar" else (outputs[4], x)
+        drop_rate = self.drop_path_rate if training else None
+        auxiliary = None
+        for c, cell in enumerate(self.cells):
+            s0, s1 = s1, cell([s0, s1], training=training, drop_rate=drop_rate)
+            if (c == self.reduction_indices[1] and training and self.auxiliary_head is not None):
+                auxiliary = self.auxiliary_head(s1, training=training)
+        logits = self.classifier(tf.reduce_mean(s1, axis=[1, 2]))
+        return logits, auxiliary
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            logits, auxiliary = self.forward(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight,
+                                     training=True)
+            if auxiliary is not None:  # (this model adds no layer losses to count twice)
+                loss += self.auxiliary_weight * self.compute_loss(
+                    x=x, y=y, y_pred=auxiliary, sample_weight=sample_weight, training=True)
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(
+            zip(tape.gradient(scaled, variables), variables, strict=True))
+        return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+
+@keras.saving.register_keras_serializable(package="egs_keras")
+class AuxiliaryHead(keras.layers.Layer):
+    """DARTS' auxiliary classifier: ReLU, 5×5 average pooling to 2×2, 1×1 conv (128), BN,
+    ReLU, 2×2 conv (768), BN, ReLU, dense. The pooling stride is chosen so any input of at
+    least 2×2 pools to 2×2 (8×8 → stride 3 as on CIFAR, 7×7 → stride 2 as on ImageNet).
+    """
+
+    def __init__(self, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+    def build(self, input_shape):
+        size = min(input_shape[1], input_shape[2])
+        if size < 2:
+            raise ValueError(
+                f"Received features of shape {tuple(input_shape)} for the auxiliary head, "
+                "expected at least 2×2 pixels. Use larger inputs or auxiliary_weight=0.")
+        self.pool_size = min(5, size - 1)
+        self.pool_stride = size - self.pool_size
+        self.conv1 = keras.layers.Conv2D(128, 1, use_bias=False, name="conv1")
+        self.bn1 = operations.BatchNorm(name="bn1")
+        self.conv2 = keras.layers.Conv2D(768, 2, use_bias=False, name="conv2")
+        self.bn2 = operations.BatchNorm(name="bn2")
+        self.dense = keras.layers.Dense(self.num_classes, name="dense")
+        pooled = (input_shape[0], 2, 2, input_shape[-1])
+        self.conv1.build(pooled)
+        self.bn1.build(pooled[:3] + (128,))
+        self.conv2.build(pooled[:3] + (128,))
+        self.bn2.build((input_shape[0], 1, 1, 768))
+        self.dense.build((input_shape[0], 768))
+
+    def call(self, inputs, training=None):
+        x = tf.nn.avg_pool2d(tf.nn.relu(inputs), self.pool_size, self.pool_stride, "VALID")
+        x = tf.nn.relu(self.bn1(self.conv1(x), training=training))
+        x = tf.nn.relu(self.bn2(self.conv2(x), training=training))
+        return self.dense(tf.reduce_mean(x, axis=[1, 2]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)

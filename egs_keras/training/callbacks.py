@@ -1,0 +1,103 @@
+"""Keras callbacks of the search and training runs: drop-path schedule, non-finite guard,
+architecture records (genotype per epoch, α heat-map and cell pictures in TensorBoard).
+
+>>> callbacks = [DropPathScheduler(final_rate=0.2, epochs=600), StopOnNonFinite()]
+"""
+
+import math
+import pathlib
+
+import keras
+import numpy as np
+
+from egs_keras import _validation
+from egs_keras import visualize
+
+
+class NonFiniteError(RuntimeError):
+    """Raised when the loss or the architecture logits stop being finite."""
+
+
+class DropPathScheduler(keras.callbacks.Callback):
+    """Raises the model's `drop_path_rate` linearly from 0 to `final_rate` over `epochs`
+    (DARTS: rate · epoch / epochs, set at the start of each epoch; correct after a resume).
+    """
+
+    def __init__(self, final_rate, epochs):
+        super().__init__()
+        if not 0.0 <= final_rate < 1.0:
+            raise _validation.invalid("final_rate", "a number in [0, 1)", final_rate)
+        self.final_rate = float(final_rate)
+        self.epochs = _validation.check_positive_int("epochs", epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.drop_path_rate.assign(self.final_rate * epoch / self.epochs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["drop_path_rate"] = float(keras.ops.convert_to_numpy(self.model.drop_path_rate))
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training with `NonFiniteError` as soon as the loss, or the architecture logits of
+    a search network, hold NaN or Inf. Checkpoints are written only at the end of a finite
+    epoch, so the last good one stays intact; the message says where it is.
+
+    Args:
+        checkpoint_directory: named in the error message, if given.
+    """
+
+    def __init__(self, checkpoint_directory=None):
+        super().__init__()
+        self.checkpoint_directory = checkpoint_directory
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._stop(f"the loss is {float(loss)}", batch)
+        for variable in getattr(self.model, "arch_variables", ()):
+            if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+                self._stop(f"the architecture logits `{variable.path}` hold NaN or Inf", batch)
+
+    def _stop(self, what, batch):
+        where = (f" The last good checkpoint in {str(self.checkpoint_directory)!r} is intact; "
+                 "the same command resumes from it." if self.checkpoint_directory else "")
+        raise NonFiniteError(
+            f"Training stopped at epoch {self._epoch + 1}, batch {batch + 1}: {what}.{where} "
+            "Lower the learning rate (or the architecture learning rate), or check the data "
+            "for NaN values.")
+
+
+class ArchitectureRecorder(keras.callbacks.Callback):
+    """After each epoch of a search, writes the derived genotype to
+    `<directory>/genotypes/epoch_<n>.json` and, with `log_dir`, the α heat-map and the pictures
+    of the most probable cells as TensorBoard images.
+
+    Args:
+        directory: where the per-epoch genotypes go.
+        log_dir: TensorBoard directory (images go to its `architecture` run), or None.
+    """
+
+    def __init__(self, directory, log_dir=None):
+        super().__init__()
+        self.directory = pathlib.Path(directory)
+        self.log_dir = log_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        genotype = self.model.genotype()
+        folder = self.directory / "genotypes"
+        folder.mkdir(parents=True, exist_ok=True)
+        genotype.save(folder / f"epoch_{epoch + 1:04d}.json")
+        if self.log_dir is None:
+            return
+        probabilities = {name: np.asarray(p) for name, p in self.model.probabilities().items()}
+        images = {"alpha_heatmap": visualize.alpha_heatmap_png(probabilities,
+                                                               self.model.primitives)}
+        for cell in genotype.cells:
+            images[f"cell_{cell}"] = visualize.cell_png(genotype, cell)
+        visualize.write_tensorboard_images(pathlib.Path(self.log_dir) / "architecture",
+                                           epoch + 1, images)

@@ -1,0 +1,89 @@
+"""Resumable runs: a TF checkpoint of everything a run needs to continue where it stopped.
+
+`RunCheckpoint` tracks every variable of the model by path (weights, α, the EGS sample
+counters, batch-norm statistics, drop-path seed states), its optimizers (both, in a search)
+and the number of finished epochs. `restore()` returns the epoch to start from;
+`CheckpointCallback` saves after every finite epoch and keeps the last `max_to_keep`.
+
+>>> checkpoint = RunCheckpoint(workdir / "checkpoints", model)   # doctest: +SKIP
+>>> initial_epoch = checkpoint.restore()                          # doctest: +SKIP
+>>> model.fit(..., initial_epoch=initial_epoch,
+...           callbacks=[StopOnNonFinite(), CheckpointCallback(checkpoint)])  # doctest: +SKIP
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class RunCheckpoint:
+    """The checkpoint of one run in `directory`.
+
+    Args:
+        directory: where checkpoints are written.
+        model: a compiled Keras model; its `optimizer` (and `arch_optimizer`, if any) are
+            built here so their slots exist before a restore.
+        max_to_keep: how many recent checkpoints to keep.
+    """
+
+    def __init__(self, directory, model, max_to_keep=2):
+        self.directory = str(directory)
+        self.model = model
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
+        # Keyed by path: TF's object graph does not see layers that Keras keeps in lists and
+        # dicts (cells, decisions), whose counters and batch-norm statistics must come back too.
+        variables = {_variable_key(model, v): v for v in model.variables}
+        if len(variables) != len(model.variables):
+            raise ValueError("The model has several variables with the same path; give its "
+                             "layers unique names so that checkpoints can tell them apart.")
+        trackables = {"model_variables": variables, "epoch": self.epoch}
+        for name in ("optimizer", "arch_optimizer"):
+            optimizer = getattr(model, name, None)
+            if optimizer is not None:
+                if not optimizer.built:
+                    variables = (model.arch_variables if name == "arch_optimizer"
+                                 else model.trainable_variables)
+                    optimizer.build(variables)
+                trackables[name] = optimizer
+        self.checkpoint = tf.train.Checkpoint(**trackables)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep)
+
+    @property
+    def latest(self):
+        """Path prefix of the newest checkpoint, or None."""
+        return self.manager.latest_checkpoint
+
+    def restore(self):
+        """Loads the newest checkpoint if there is one; returns the number of finished epochs
+        (0 for a fresh run)."""
+        if self.latest is None:
+            return 0
+        self.checkpoint.restore(self.latest).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def save(self, finished_epochs):
+        self.epoch.assign(finished_epochs)
+        return self.manager.save(checkpoint_number=finished_epochs)
+
+
+def _variable_key(model, variable):
+    """The variable's path without the model's own (instance-numbered) name."""
+    prefix = model.name + "/"
+    return variable.path[len(prefix):] if variable.path.startswith(prefix) else variable.path
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Saves a `RunCheckpoint` at the end of every epoch whose loss is finite."""
+
+    def __init__(self, run_checkpoint):
+        super().__init__()
+        self.run_checkpoint = run_checkpoint
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = [float(v) for k, v in (logs or {}).items() if k.endswith("loss")]
+        if all(math.isfinite(v) for v in values) and all(
+                np.all(np.isfinite(keras.ops.convert_to_numpy(v)))
+                for v in getattr(self.model, "arch_variables", ())):
+            self.run_checkpoint.save(epoch + 1)

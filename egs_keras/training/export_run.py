@@ -1,0 +1,48 @@
+"""Export of a finished (or interrupted) training run as a SavedModel: rebuilds the network
+from the run's `config.json` and `genotype.json`, loads its checkpoint and writes
+`<export_base>/<version>/`. `egs-export` and `egs-pipeline` call it.
+
+>>> export_training_run("runs/demo/train", "runs/demo/export")   # doctest: +SKIP
+"""
+
+import json
+import pathlib
+
+import ml_collections
+import tensorflow as tf
+
+from egs_keras import search_space
+from egs_keras.export import saved_model
+from egs_keras.training import checkpointing
+from egs_keras.training import train_run
+
+
+def export_training_run(train_dir, export_base=None, version=None, checkpoint=None):
+    """Exports the run in `train_dir` (default base: `<train_dir>/../export`); `checkpoint`
+    selects a checkpoint prefix instead of the newest one. Returns the version directory."""
+    train_dir = pathlib.Path(train_dir)
+    missing = [name for name in ("config.json", "genotype.json")
+               if not (train_dir / name).exists()]
+    if missing:
+        raise ValueError(
+            f"Received the run directory {str(train_dir)!r}, expected a training run with "
+            f"config.json and genotype.json, but {', '.join(missing)} is missing. Pass the "
+            "--workdir of egs-train (or <pipeline workdir>/train).")
+    config_text = (train_dir / "config.json").read_text(encoding="utf-8")
+    config = ml_collections.ConfigDict(json.loads(config_text))
+    genotype = search_space.Genotype.load(train_dir / "genotype.json")
+    model = train_run.build_evaluation_model(config, genotype, steps_per_epoch=1)
+    run = checkpointing.RunCheckpoint(train_dir / "checkpoints", model)
+    prefix = checkpoint or run.latest
+    if prefix is None:
+        raise ValueError(
+            f"Found no checkpoint in {run.directory!r}; train first (egs-train), or pass "
+            "--checkpoint=<prefix>.")
+    try:
+        run.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+    except (tf.errors.NotFoundError, ValueError) as error:
+        raise ValueError(f"Could not load checkpoint {str(prefix)!r}: {error}") from None
+    base = pathlib.Path(export_base) if export_base else train_dir.parent / "export"
+    return saved_model.export_classifier(
+        model, base, version,
+        extra_files={"genotype.json": genotype.to_json() + "\n", "config.json": config_text})

@@ -1,0 +1,48 @@
+"""What every run writes into its work directory: the resolved config, a CSV history,
+TensorBoard logs, checkpoints; and the callbacks that keep them.
+
+Layout of a run directory::
+
+    config.json        the resolved configuration
+    history.csv        one row per epoch (appended to when a run resumes)
+    logs/              TensorBoard: scalars (train, validation), images (architecture)
+    checkpoints/       the last checkpoints (see `checkpointing`)
+"""
+
+import json
+import pathlib
+import sys
+
+import keras
+
+from egs_keras.training import callbacks as run_callbacks
+from egs_keras.training import checkpointing
+
+
+def progress_verbosity():
+    """Keras `verbose`: a progress bar on a terminal, one line per epoch otherwise."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def write_config(config, directory):
+    """Writes the resolved config (a ConfigDict or a dict) to `<directory>/config.json`."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    path = directory / "config.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def run_callbacks_for(directory, model, tensorboard=True):
+    """The checkpoint of a run in `directory` and the callbacks that record it, in the order
+    that keeps the last good checkpoint intact (the non-finite guard first)."""
+    directory = pathlib.Path(directory)
+    checkpoint = checkpointing.RunCheckpoint(directory / "checkpoints", model)
+    callbacks = [run_callbacks.StopOnNonFinite(checkpoint.directory),
+                 checkpointing.CheckpointCallback(checkpoint),
+                 keras.callbacks.CSVLogger(str(directory / "history.csv"), append=True)]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(directory / "logs")))
+    return checkpoint, callbacks

@@ -1,0 +1,139 @@
+"""The architecture search as a flag-free function: config → data → search network → fit →
+genotype (JSON and pictures). `egs-search` and `egs-pipeline` call it.
+
+>>> genotype = run_search(config, "runs/search")   # doctest: +SKIP
+
+Resuming: started again with the same config and directory, the search continues from its last
+checkpoint (weights, α, both optimizers, EGS sample counters, epoch); when it had finished, it
+only derives the genotype again.
+"""
+
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from egs_keras import _validation
+from egs_keras import visualize
+from egs_keras.data import image_datasets
+from egs_keras.layers import operations
+from egs_keras.models import complexity
+from egs_keras.models.search_network import EGSSearchNetwork
+from egs_keras.training import callbacks as run_callbacks
+from egs_keras.training import records
+from egs_keras.training import strategies
+from egs_keras.training import temperature
+
+COST_MEASURES = ("parameters", "multiply_adds")
+
+
+def operation_costs(primitives, filters, measure, image_size=8):
+    """Cost of each candidate operation at stride 1: its parameters or its multiply-adds on
+    one `image_size`² map of `filters` channels (`none` costs 0)."""
+    if measure not in COST_MEASURES:
+        raise _validation.invalid("op_costs", f"a list of numbers or one of {COST_MEASURES}",
+                                  measure)
+    costs = []
+    shape = (1, image_size, image_size, filters)
+    for name in primitives:
+        op = operations.get_operation(name, filters, 1, search=False)
+        op.build(shape)
+        if measure == "parameters":
+            costs.append(float(sum(np.prod(w.shape) for w in op.trainable_weights)))
+        else:
+            costs.append(float(complexity.count_function_multiply_adds(
+                lambda x, op=op: op(x, training=False), shape)))
+    return costs
+
+
+def _resolve_costs(search, primitives):
+    """`search.op_costs` ("", a measure name, or comma-separated numbers) → list or None."""
+    costs = search.op_costs
+    if not costs:
+        return None
+    if isinstance(costs, (list, tuple)):
+        return [float(c) for c in costs]
+    if costs in COST_MEASURES:
+        return operation_costs(primitives, search.filters, costs)
+    try:
+        return [float(c) for c in costs.split(",")]
+    except ValueError:
+        raise _validation.invalid("config.search.op_costs", f"one of {COST_MEASURES} or "
+                                  "comma-separated numbers", costs) from None
+
+
+def temperature_schedule(search):
+    """The τ schedule of a search config: linear or exponential from start to end over the
+    search's epochs."""
+    kinds = {"linear": temperature.LinearAnnealing, "exponential": temperature.ExponentialAnnealing}
+    if search.temperature_schedule not in kinds:
+        raise _validation.invalid("search.temperature_schedule", f"one of {sorted(kinds)}",
+                                  search.temperature_schedule)
+    return kinds[search.temperature_schedule](
+        search.temperature_start, search.temperature_end, max(search.epochs - 1, 1))
+
+
+def build_search_model(config, steps_per_epoch):
+    """The compiled `EGSSearchNetwork` of a config (create it inside a strategy's scope)."""
+    search, spec = config.search, image_datasets.get_dataset(config.data.name)
+    image_size = config.data.image_size or spec.image_size
+    primitives = tuple(search.primitives)
+    model = EGSSearchNetwork(
+        num_classes=spec.num_classes, input_shape=(image_size, image_size, spec.channels),
+        filters=search.filters, num_cells=search.num_cells, num_nodes=search.num_nodes,
+        primitives=primitives, num_samples=search.num_samples,
+        temperature=search.temperature_start, op_costs=_resolve_costs(search, primitives),
+        effectiveness_weight=search.effectiveness_weight, execution=search.execution,
+        renormalize=search.renormalize, search_mode=search.search_mode, seed=config.seed)
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        search.learning_rate, decay_steps=max(search.epochs * steps_per_epoch, 1),
+        alpha=search.learning_rate_min / search.learning_rate)
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate, momentum=search.momentum,
+                                       weight_decay=search.weight_decay, global_clipnorm=5.0),
+        arch_optimizer=keras.optimizers.Adam(search.arch_learning_rate, beta_1=0.5,
+                                             weight_decay=search.arch_weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"], jit_compile=False)
+    return model
+
+
+def run_search(config, workdir, strategy="default"):
+    """Runs (or resumes) the search of `config` in `workdir`; returns the derived genotype,
+    also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`."""
+    workdir = pathlib.Path(workdir)
+    records.write_config(config, workdir)
+    search, data = config.search, config.data
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": not search.graph_optimizer})
+    spec = image_datasets.get_dataset(data.name)
+    image_size = data.image_size or spec.image_size
+    train = image_datasets.load_examples(data.name, search.train_split, data.data_dir or None)
+    valid = image_datasets.load_examples(data.name, search.valid_split, data.data_dir or None)
+    steps = image_datasets.num_examples(train) // search.batch_size
+
+    distribution = strategies.get_strategy(strategy)
+    with distribution.scope():
+        model = build_search_model(config, steps)
+        checkpoint, callbacks = records.run_callbacks_for(workdir, model)
+    initial_epoch = checkpoint.restore()
+
+    batches, steps = image_datasets.training_batches(
+        train, spec, image_size, search.batch_size, config.seed, search.epochs, initial_epoch)
+    if search.search_mode == "bilevel":
+        valid_batches, valid_steps = image_datasets.training_batches(
+            valid, spec, image_size, search.batch_size, config.seed + 1, search.epochs,
+            initial_epoch)
+        batches, steps = tf.data.Dataset.zip((batches, valid_batches)), min(steps, valid_steps)
+    validation = image_datasets.evaluation_batches(valid, spec, image_size, search.batch_size)
+    callbacks = [temperature.TemperatureScheduler(temperature_schedule(search)),
+                 run_callbacks.ArchitectureRecorder(workdir, workdir / "logs"), *callbacks]
+    if initial_epoch < search.epochs:
+        model.fit(batches, epochs=search.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps, validation_data=validation, callbacks=callbacks,
+                  verbose=records.progress_verbosity(), shuffle=False)
+    genotype = model.genotype(strategy=search.derive, seed=config.seed)
+    genotype.save(workdir / "genotype.json")
+    visualize.save_cell_pictures(genotype, workdir / "cells")
+    return genotype

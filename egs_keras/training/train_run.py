@@ -1,0 +1,114 @@
+"""Training a searched architecture from scratch, as a flag-free function: config + genotype →
+evaluation network → fit → test accuracy. `egs-train` and `egs-pipeline` call it.
+
+>>> results = run_training(config, "runs/train", genotype)   # doctest: +SKIP
+>>> results["test_accuracy"]                                 # doctest: +SKIP
+
+Resuming works as for the search: the same call continues from the last checkpoint, and a
+finished run only evaluates again.
+"""
+
+import json
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from egs_keras import search_space
+from egs_keras.data import image_datasets
+from egs_keras.models import complexity
+from egs_keras.models.evaluation_network import EvaluationNetwork
+from egs_keras.training import callbacks as run_callbacks
+from egs_keras.training import records
+from egs_keras.training import strategies
+
+
+def load_genotype(reference):
+    """A genotype from a `Genotype`, a JSON file path or a published name ("darts_v2")."""
+    if isinstance(reference, search_space.Genotype):
+        return reference
+    path = pathlib.Path(str(reference))
+    if path.suffix == ".json" or path.exists():
+        return search_space.Genotype.load(path)
+    return search_space.published_genotype(str(reference))
+
+
+@keras.saving.register_keras_serializable(package="egs_keras")
+class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
+    """Cross-entropy of integer labels against logits, with label smoothing ε: the target puts
+    1 − ε on the label and ε / K on every class (ImageNet training in DARTS uses ε = 0.1)."""
+
+    def __init__(self, num_classes, label_smoothing=0.0, name="smoothed_crossentropy",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        labels = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), self.num_classes)
+        labels = labels * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
+        return keras.losses.categorical_crossentropy(labels, y_pred, from_logits=True)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "label_smoothing": self.label_smoothing}
+
+
+def build_evaluation_model(config, genotype, steps_per_epoch):
+    """The compiled `EvaluationNetwork` of a config (create it inside a strategy's scope)."""
+    train, spec = config.train, image_datasets.get_dataset(config.data.name)
+    image_size = config.data.image_size or spec.image_size
+    model = EvaluationNetwork(
+        genotype, num_classes=spec.num_classes,
+        input_shape=(image_size, image_size, spec.channels), filters=train.filters,
+        num_cells=train.num_cells, stem=train.stem, auxiliary_weight=train.auxiliary_weight,
+        seed=config.seed)
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        train.learning_rate, decay_steps=max(train.epochs * steps_per_epoch, 1))
+    if train.label_smoothing:
+        loss = SparseCategoricalCrossentropyWithSmoothing(spec.num_classes, train.label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate, momentum=train.momentum,
+                                       weight_decay=train.weight_decay, global_clipnorm=5.0),
+        loss=loss, metrics=["accuracy"], jit_compile=False)
+    return model
+
+
+def run_training(config, workdir, genotype, strategy="default"):
+    """Trains (or resumes training) the network of `genotype` in `workdir`, evaluates it on the
+    test split and returns {"test_accuracy", "test_loss", "parameters", "multiply_adds",
+    "model"}; the numbers are also written to `<workdir>/results.json`."""
+    workdir = pathlib.Path(workdir)
+    records.write_config(config, workdir)
+    train, data = config.train, config.data
+    genotype = load_genotype(genotype)
+    genotype.save(workdir / "genotype.json")
+    spec = image_datasets.get_dataset(data.name)
+    image_size = data.image_size or spec.image_size
+    examples = image_datasets.load_examples(data.name, spec.train_split, data.data_dir or None)
+    test = image_datasets.load_examples(data.name, spec.test_split, data.data_dir or None)
+    steps = image_datasets.num_examples(examples) // train.batch_size
+
+    distribution = strategies.get_strategy(strategy)
+    with distribution.scope():
+        model = build_evaluation_model(config, genotype, steps)
+        checkpoint, callbacks = records.run_callbacks_for(workdir, model)
+    initial_epoch = checkpoint.restore()
+    batches, steps = image_datasets.training_batches(
+        examples, spec, image_size, train.batch_size, config.seed, train.epochs, initial_epoch)
+    test_batches = image_datasets.evaluation_batches(test, spec, image_size, train.batch_size)
+    if train.drop_path_rate > 0:
+        callbacks.insert(0, run_callbacks.DropPathScheduler(train.drop_path_rate, train.epochs))
+    if initial_epoch < train.epochs:
+        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps, validation_data=test_batches, callbacks=callbacks,
+                  verbose=records.progress_verbosity(), shuffle=False)
+    test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
+    results = {"test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+               "parameters": complexity.count_parameters(model),
+               "multiply_adds": complexity.count_multiply_adds(model),
+               "epochs": train.epochs}
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return {**results, "model": model}

@@ -1,0 +1,46 @@
+import pathlib
+
+import pytest
+from ml_collections import config_flags  # noqa: F401  (the trainers' dependency)
+
+from egs_keras.training import config as run_config
+
+CONFIGS = sorted((pathlib.Path(__file__).parents[2] / "configs").glob("*.py"))
+
+
+def _load(path):
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # as config_flags does
+    return namespace["get_config"]()
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_is_valid_and_documented(path):
+    config = run_config.validate_config(_load(path))
+    text = path.read_text()
+    assert text.startswith('"""') and ("egs-" in text)  # docstring with its command
+    assert config.seed == 0
+
+
+def test_paper_settings_are_the_defaults():
+    config = run_config.default_config()
+    assert (config.search.num_cells, config.search.filters, config.search.num_samples) == (8, 16,
+                                                                                          7)
+    assert (config.train.num_cells, config.train.filters, config.train.epochs) == (20, 36, 600)
+    assert (config.train.auxiliary_weight, config.train.drop_path_rate) == (0.4, 0.2)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("data.name", "mnist", "dataset"),
+    ("search.epochs", 0, "config.search.epochs"),
+    ("search.execution", "lazy", "config.search.execution"),
+    ("search.effectiveness_weight", 1.5, "config.search.effectiveness_weight"),
+    ("train.stem", "mobile", "config.train.stem"),
+    ("train.drop_path_rate", 1.0, "config.train.drop_path_rate"),
+])
+def test_bad_fields_are_named(field, value, message):
+    config = run_config.default_config()
+    section, name = field.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=message):
+        run_config.validate_config(config)

@@ -1,0 +1,29 @@
+"""egs-search: runs (or resumes) an EGS cell search and writes the genotype.
+
+    egs-search --config=configs/demo.py --workdir=runs/search [--config.search.epochs=3]
+
+Writes <workdir>/genotype.json, <workdir>/cells/*.png, history.csv, logs/ and checkpoints/.
+"""
+
+from absl import app
+
+from egs_keras.training import search_run
+from trainers import logging_setup
+from trainers import run_flags
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
+    logging_setup.quiet_logging()
+    genotype = search_run.run_search(run_flags.resolved_config(), run_flags.WORKDIR.value,
+                                     run_flags.STRATEGY.value)
+    print(genotype.to_json())
+
+
+def run_main():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run_main()

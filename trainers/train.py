@@ -1,0 +1,38 @@
+"""egs-train: trains (or resumes training) the evaluation network of a genotype and reports
+its test accuracy.
+
+    egs-train --config=configs/demo.py --workdir=runs/train --genotype=runs/search/genotype.json
+    egs-train --config=configs/cifar10_eval.py --workdir=runs/darts_v2 --genotype=darts_v2
+"""
+
+import json
+
+from absl import app
+from absl import flags
+
+from egs_keras.training import train_run
+from trainers import logging_setup
+from trainers import run_flags
+
+GENOTYPE = flags.DEFINE_string(
+    "genotype", None,
+    "The architecture to train: a genotype JSON file written by egs-search, or the name of a "
+    "published genotype (darts_v1, darts_v2).", required=True)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
+    logging_setup.quiet_logging()
+    results = train_run.run_training(run_flags.resolved_config(), run_flags.WORKDIR.value,
+                                     GENOTYPE.value, run_flags.STRATEGY.value)
+    results.pop("model")
+    print(json.dumps(results, indent=2))
+
+
+def run_main():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run_main()
