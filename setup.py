@@ -50,6 +50,7 @@ setuptools.setup(
         "egs-train=trainers.train:run_main",
         "egs-export=trainers.export:run_main",
         "egs-pipeline=trainers.pipeline:run_main",
+        "egs-count=trainers.count:run_main",
     ]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -7,22 +7,29 @@ SavedModel, all in one work directory. Interrupted, the same command resumes.
 import json
 
 from absl import app
+from absl import flags
 
 from egs_keras.training import pipeline
 from trainers import logging_setup
 from trainers import run_flags
+
+CONFIG = run_flags.define_config()
+WORKDIR = run_flags.define_workdir()
+STRATEGY = run_flags.define_strategy()
+flags.adopt_module_key_flags(run_flags)  # listed by --help
+flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
     logging_setup.quiet_logging()
-    summary = pipeline.run_pipeline(run_flags.resolved_config(), run_flags.WORKDIR.value,
-                                    run_flags.STRATEGY.value)
-    genotype = summary.pop("genotype")
+    summary = pipeline.run_pipeline(run_flags.resolved_config(CONFIG), WORKDIR.value,
+                                    STRATEGY.value)
+    summary.pop("genotype")
     print(json.dumps(summary, indent=2))
-    print(f"Genotype: {run_flags.WORKDIR.value}/search/genotype.json "
-          f"({sum(len(n) for c in genotype['cells'].values() for n in c['nodes'])} operations)")
+    print(f"Work directory: {WORKDIR.value} (genotype: search/genotype.json, pictures: "
+          "search/cells/, SavedModel: export/)")
 
 
 def run_main():

@@ -1,5 +1,5 @@
-"""Flags shared by the trainers: --config (with --config.<field>=value overrides), --workdir,
---strategy; and the resolved, validated config."""
+"""Flags shared by the trainers, defined by the binaries that use them; the resolved, validated
+config; and a fail-fast check of the work directory."""
 
 from absl import flags
 from ml_collections import config_flags
@@ -7,24 +7,39 @@ from ml_collections import config_flags
 from egs_keras.training import config as run_config
 from egs_keras.training import strategies
 
-CONFIG = config_flags.DEFINE_config_file(
-    "config", None,
-    "Path to a Python config file that defines get_config(), for example configs/demo.py. "
-    "Any field can be overridden on the command line, for example --config.search.epochs=3.",
-    lock_config=True)
-WORKDIR = flags.DEFINE_string(
-    "workdir", None,
-    "Directory of the run: config, records, checkpoints and results are written here. "
-    "Running the same command again resumes from the last checkpoint in it.")
-STRATEGY = flags.DEFINE_enum(
-    "strategy", "default", list(strategies.STRATEGIES),
-    "The tf.distribute strategy: 'default' (one device), 'one_device' (the first GPU, else "
-    "the CPU) or 'mirrored' (all local GPUs; batch sizes in the config are global).")
 
-flags.mark_flags_as_required(["config", "workdir"])
+def define_config():
+    return config_flags.DEFINE_config_file(
+        "config", None,
+        "Path to a Python config file that defines get_config(), for example configs/demo.py. "
+        "Any field can be overridden on the command line, for example "
+        "--config.search.epochs=3.", lock_config=True)
 
 
-def resolved_config():
+def define_workdir():
+    return flags.DEFINE_string(
+        "workdir", None,
+        "Directory of the run: config, records, checkpoints and results are written here. "
+        "Running the same command again resumes from the last checkpoint in it.")
+
+
+def define_strategy():
+    return flags.DEFINE_enum(
+        "strategy", "default", list(strategies.STRATEGIES),
+        "The tf.distribute strategy: 'default' (one device), 'one_device' (the first GPU, "
+        "else the CPU) or 'mirrored' (all local GPUs; batch sizes in the config are global).")
+
+
+def define_genotype():
+    return flags.DEFINE_string(
+        "genotype", None,
+        "The architecture: a genotype JSON file written by egs-search, or the name of a "
+        "published genotype (darts_v1, darts_v2).")
+
+
+def resolved_config(config_flag):
     """The config after command-line overrides, checked field by field."""
-    return run_config.validate_config(CONFIG.value)
-
+    if config_flag.value is None:
+        raise flags.ValidationError("Flag --config must name a config file, e.g. "
+                                    "--config=configs/demo.py.")
+    return run_config.validate_config(config_flag.value)

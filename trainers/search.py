@@ -6,19 +6,27 @@ Writes <workdir>/genotype.json, <workdir>/cells/*.png, history.csv, logs/ and ch
 """
 
 from absl import app
+from absl import flags
 
 from egs_keras.training import search_run
 from trainers import logging_setup
 from trainers import run_flags
+
+CONFIG = run_flags.define_config()
+WORKDIR = run_flags.define_workdir()
+STRATEGY = run_flags.define_strategy()
+flags.adopt_module_key_flags(run_flags)  # listed by --help
+flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
     logging_setup.quiet_logging()
-    genotype = search_run.run_search(run_flags.resolved_config(), run_flags.WORKDIR.value,
-                                     run_flags.STRATEGY.value)
+    genotype = search_run.run_search(run_flags.resolved_config(CONFIG), WORKDIR.value,
+                                     STRATEGY.value)
     print(genotype.to_json())
+    print(f"Work directory: {WORKDIR.value}")
 
 
 def run_main():

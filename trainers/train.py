@@ -14,20 +14,23 @@ from egs_keras.training import train_run
 from trainers import logging_setup
 from trainers import run_flags
 
-GENOTYPE = flags.DEFINE_string(
-    "genotype", None,
-    "The architecture to train: a genotype JSON file written by egs-search, or the name of a "
-    "published genotype (darts_v1, darts_v2).", required=True)
+CONFIG = run_flags.define_config()
+WORKDIR = run_flags.define_workdir()
+STRATEGY = run_flags.define_strategy()
+GENOTYPE = run_flags.define_genotype()
+flags.adopt_module_key_flags(run_flags)  # listed by --help
+flags.mark_flags_as_required(["config", "workdir", "genotype"])
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
     logging_setup.quiet_logging()
-    results = train_run.run_training(run_flags.resolved_config(), run_flags.WORKDIR.value,
-                                     GENOTYPE.value, run_flags.STRATEGY.value)
+    results = train_run.run_training(run_flags.resolved_config(CONFIG), WORKDIR.value,
+                                     GENOTYPE.value, STRATEGY.value)
     results.pop("model")
     print(json.dumps(results, indent=2))
+    print(f"Work directory: {WORKDIR.value}")
 
 
 def run_main():

@@ -86,6 +86,11 @@ def validate_config(config):
             _validation.check_positive_int(f"config.{name}.{field}", section[field])
         _validation.check_positive_float(f"config.{name}.learning_rate", section.learning_rate)
     _validation.check_positive_int("config.search.num_samples", search.num_samples)
+    if search.num_samples > len(search.primitives):
+        raise _validation.invalid(
+            "config.search.num_samples",
+            f"at most the number of operations ({len(search.primitives)})", search.num_samples,
+            hint="More samples cannot switch on more operations than there are.")
     _validation.check_unit_interval("config.search.effectiveness_weight",
                                     search.effectiveness_weight)
     choices = [("execution", EXECUTION_MODES), ("search_mode", SEARCH_MODES),

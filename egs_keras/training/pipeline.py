@@ -23,7 +23,7 @@ from egs_keras.training import train_run
 
 def run_pipeline(config, workdir, strategy="default"):
     """Runs every stage for `config` in `workdir`; returns the summary dict."""
-    workdir = pathlib.Path(workdir)
+    workdir = records.prepare_workdir(workdir)
     summary_path = workdir / "summary.json"
     if summary_path.exists():  # finished before: nothing left to do
         summary = json.loads(summary_path.read_text(encoding="utf-8"))

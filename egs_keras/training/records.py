@@ -24,6 +24,23 @@ def progress_verbosity():
     return 1 if sys.stdout.isatty() else 2
 
 
+def prepare_workdir(directory):
+    """Creates the work directory and checks that it is writable, before any expensive step;
+    returns it as a Path."""
+    directory = pathlib.Path(directory)
+    probe = directory / ".write_test"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(
+            f"Received workdir={str(directory)!r}, which cannot be written to "
+            f"({error.strerror}). Expected a directory this user may create and write; choose "
+            "another --workdir.") from None
+    return directory
+
+
 def write_config(config, directory):
     """Writes the resolved config (a ConfigDict or a dict) to `<directory>/config.json`."""
     directory = pathlib.Path(directory)

@@ -8,7 +8,6 @@ checkpoint (weights, α, both optimizers, EGS sample counters, epoch); when it h
 only derives the genotype again.
 """
 
-import pathlib
 
 import keras
 import numpy as np
@@ -102,7 +101,7 @@ def build_search_model(config, steps_per_epoch):
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) the search of `config` in `workdir`; returns the derived genotype,
     also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`."""
-    workdir = pathlib.Path(workdir)
+    workdir = records.prepare_workdir(workdir)
     records.write_config(config, workdir)
     search, data = config.search, config.data
     tf.config.optimizer.set_experimental_options(

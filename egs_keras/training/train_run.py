@@ -29,8 +29,24 @@ def load_genotype(reference):
         return reference
     path = pathlib.Path(str(reference))
     if path.suffix == ".json" or path.exists():
+        if not path.is_file():
+            raise ValueError(
+                f"Received genotype={str(reference)!r}, but there is no such file. Expected a "
+                "genotype JSON written by egs-search (<workdir>/genotype.json) or a published "
+                "name such as 'darts_v2'.")
         return search_space.Genotype.load(path)
     return search_space.published_genotype(str(reference))
+
+
+def count_evaluation_network(config, genotype):
+    """{"parameters", "parameters_with_auxiliary", "multiply_adds", "input_shape"} of the
+    evaluation network of `config.train` for `genotype`, without training (`egs-count`)."""
+    model = build_evaluation_model(config, load_genotype(genotype), steps_per_epoch=1)
+    return {"parameters": complexity.count_parameters(model),
+            "parameters_with_auxiliary": complexity.count_parameters(model,
+                                                                     include_auxiliary=True),
+            "multiply_adds": complexity.count_multiply_adds(model),
+            "input_shape": list(model.image_shape)}
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -80,10 +96,10 @@ def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) the network of `genotype` in `workdir`, evaluates it on the
     test split and returns {"test_accuracy", "test_loss", "parameters", "multiply_adds",
     "model"}; the numbers are also written to `<workdir>/results.json`."""
-    workdir = pathlib.Path(workdir)
-    records.write_config(config, workdir)
+    workdir = records.prepare_workdir(workdir)
     train, data = config.train, config.data
     genotype = load_genotype(genotype)
+    records.write_config(config, workdir)
     genotype.save(workdir / "genotype.json")
     spec = image_datasets.get_dataset(data.name)
     image_size = data.image_size or spec.image_size

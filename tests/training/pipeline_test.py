@@ -81,19 +81,51 @@ def test_a_killed_search_resumes_from_its_last_checkpoint(tmp_path):
     assert (workdir / "genotype.json").exists()
 
 
-def test_flags_are_validated_with_clear_messages(tmp_path):
-    result = subprocess.run(
-        _command("search", tmp_path / "w", "--config.search.execution=lazy"), cwd=ROOT, env=ENV,
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0 and "config.search.execution" in result.stderr
-    result = subprocess.run(_command("search", tmp_path / "w", "--strategy=tpu"), cwd=ROOT,
-                            env=ENV, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0 and "--strategy" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "trainers.train", "--help"], cwd=ROOT,
-                            env=ENV, capture_output=True, text=True, timeout=300)
-    assert "--genotype" in result.stdout and "published genotype" in result.stdout
+def _fails(command, *messages):
+    result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode != 0
+    for message in messages:
+        assert message in result.stderr, result.stderr[-2000:]
+    return result
 
 
-@pytest.mark.parametrize("binary", ["search", "train", "export", "pipeline"])
+@pytest.mark.parametrize("override, message", [
+    ("--config.data.name=mnist", "dataset"),
+    ("--config.search.learning_rate=-0.1", "config.search.learning_rate"),
+    ("--config.search.num_samples=9", "config.search.num_samples"),
+    ("--config.search.execution=lazy", "config.search.execution"),
+    ("--strategy=tpu", "--strategy"),
+])
+def test_bad_configs_and_flags_fail_fast_naming_the_field(tmp_path, override, message):
+    _fails(_command("search", tmp_path / "w", override), message)
+    assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_bad_genotype_files_and_workdirs_are_named(tmp_path):
+    train = [sys.executable, "-m", "trainers.train", "--config=configs/smoke.py"]
+    _fails([*train, f"--workdir={tmp_path / 'a'}", f"--genotype={tmp_path / 'missing.json'}"],
+           "no such file")
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"schema_version": 1, "kind": "cnn", "cells": {"normal": ')
+    _fails([*train, f"--workdir={tmp_path / 'b'}", f"--genotype={corrupt}"], "corrupt.json")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    _fails([*train, f"--workdir={blocked / 'run'}", "--genotype=darts_v2"], "workdir")
+    help_text = subprocess.run([*train[:3], "--help"], cwd=ROOT, env=ENV, capture_output=True,
+                               text=True, timeout=300).stdout
+    assert "--genotype" in help_text and "published genotype" in help_text
+
+
+def test_count_command_reports_the_paper_evaluation_network():
+    """DARTS V2 at the paper's CIFAR-10 evaluation size: 3.3M parameters (published)."""
+    output = _run([sys.executable, "-m", "trainers.count", "--config=configs/cifar10_eval.py",
+                   "--genotype=darts_v2"]).stdout
+    counts = json.loads(output)
+    assert 3.25e6 < counts["parameters"] < 3.4e6
+    assert counts["input_shape"] == [32, 32, 3] and counts["multiply_adds"] > 4e8
+
+
+@pytest.mark.parametrize("binary", ["search", "train", "export", "pipeline", "count"])
 def test_console_scripts_are_declared(binary):
     assert f"egs-{binary}=trainers.{binary}:run_main" in (ROOT / "setup.py").read_text()

@@ -1,0 +1,37 @@
+"""egs-count: parameters and multiply-adds of the evaluation network a config and a genotype
+describe, without training.
+
+    egs-count --config=configs/cifar10_eval.py --genotype=darts_v2
+    egs-count --config=configs/imagenet_eval.py --genotype=runs/search/genotype.json
+"""
+
+import json
+
+from absl import app
+from absl import flags
+
+from egs_keras.training import train_run
+from trainers import logging_setup
+from trainers import run_flags
+
+CONFIG = run_flags.define_config()
+GENOTYPE = run_flags.define_genotype()
+flags.adopt_module_key_flags(run_flags)  # listed by --help
+flags.mark_flags_as_required(["config", "genotype"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
+    logging_setup.quiet_logging()
+    counts = train_run.count_evaluation_network(run_flags.resolved_config(CONFIG),
+                                                GENOTYPE.value)
+    print(json.dumps(counts, indent=2))
+
+
+def run_main():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run_main()
