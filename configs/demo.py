@@ -3,7 +3,7 @@
     egs-pipeline --config=configs/demo.py --workdir=runs/demo      (or: make demo)
 
 Hardware: 2 CPU cores, no GPU, no network. Time: a few minutes (README, "Two commands").
-Search: 3 cells of 8 filters at 16×16, M = 4, sparse execution, 6 epochs on 750 digits (α on
+Search: 3 cells of 8 filters at 16×16, M = 4, dense execution, 6 epochs on 750 digits (α on
 the other 750 in validation); training: 3 cells of 12 filters for 10 epochs on 1,500 digits.
 Expected: test accuracy above 90 % on the 297 held-out digits (chance: 10 %).
 """
@@ -22,7 +22,9 @@ def get_config():
     config.search.num_cells = 3
     config.search.num_samples = 4
     config.search.temperature_start = 3.0
-    config.search.arch_learning_rate = 3e-3
+    # DARTS' 3e-4 is meant for ~20,000 steps; this search has 138, so α gets a larger step.
+    config.search.arch_learning_rate = 0.03
+    config.search.graph_optimizer = False  # a short run: start fast (README benchmark)
 
     config.train.epochs = 10
     config.train.batch_size = 32

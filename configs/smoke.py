@@ -19,6 +19,7 @@ def get_config():
     config.search.num_cells = 2
     config.search.num_nodes = 4
     config.search.num_samples = 2
+    config.search.graph_optimizer = False
 
     config.train.epochs = 1
     config.train.batch_size = 64

@@ -42,8 +42,9 @@ class EGSMixedOp(keras.layers.Layer):
     * `"dense"` computes all K operations and masks them. The straight-through gradient
       reaches every code entry a_k as ⟨upstream, o_k(x)⟩, hence every logit exactly.
     * `"sparse"` runs only the operations with weights (the convolutions) whose bit is on,
-      at most M of K. An inactive one runs on a 1×1 (2×2 at stride 2) crop of its input —
-      almost free, and without control flow, which traces far faster than one `tf.cond` per
+      at most M of K. An inactive one runs on a corner crop of its input (1×1, or 2×2 for
+      dilated convolutions; times the stride) — cheap, though each kernel call keeps a fixed
+      cost, and without control flow, which starts far faster than one `tf.cond` per
       operation — and its zero-weighted output is padded back; its code entry gets no
       gradient. Weightless operations (pools, identity) cost less to run than to crop and
       always run. The logits still all receive gradient, through the soft values of the

@@ -43,7 +43,7 @@ def default_config():
     config.search.effectiveness_weight = 0.5      # λ
     # Cost prior: "" (none), "parameters", "multiply_adds", or K comma-separated numbers.
     config.search.op_costs = ""
-    config.search.execution = "sparse"
+    config.search.execution = "dense"             # exact gradients; sparse: see README
     config.search.renormalize = False
     config.search.search_mode = "joint"
     config.search.temperature_schedule = "linear"
@@ -56,7 +56,7 @@ def default_config():
     config.search.arch_learning_rate = 3e-4
     config.search.arch_weight_decay = 1e-3
     config.search.derive = "most_probable"
-    config.search.graph_optimizer = False         # Grappler: slower start, see README
+    config.search.graph_optimizer = True          # off: faster first step, slower steps
 
     config.train = ml_collections.ConfigDict()
     config.train.epochs = 600
@@ -70,6 +70,7 @@ def default_config():
     config.train.momentum = 0.9
     config.train.weight_decay = 3e-4
     config.train.label_smoothing = 0.0
+    config.train.graph_optimizer = True           # Grappler on, as TensorFlow defaults
     return config
 
 

@@ -104,8 +104,7 @@ def run_search(config, workdir, strategy="default"):
     workdir = records.prepare_workdir(workdir)
     records.write_config(config, workdir)
     search, data = config.search, config.data
-    tf.config.optimizer.set_experimental_options(
-        {"disable_meta_optimizer": not search.graph_optimizer})
+    records.set_graph_optimizer(search.graph_optimizer)
     spec = image_datasets.get_dataset(data.name)
     image_size = data.image_size or spec.image_size
     train = image_datasets.load_examples(data.name, search.train_split, data.data_dir or None)
