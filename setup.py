@@ -31,6 +31,7 @@ setuptools.setup(
         "keras-tuner>=1.4.7",
         "absl-py>=2.1",
         "ml-collections>=0.1.1",  # configs with --config.field=value overrides
+        "tensorflow-serving-api>=2.21,<2.22",  # warm-up records and the gRPC client
         "tensorboard>=2.21",  # TF 2.21 no longer installs it; Keras' TensorBoard callback needs it
         "numpy>=1.26",
         "matplotlib>=3.7",  # cell pictures and α heat-maps when Graphviz is missing

@@ -100,7 +100,8 @@ def _pyplot():
 
 
 def cell_png(genotype, cell_name):
-    """PNG bytes of one cell drawn with matplotlib: nodes left to right, one arc per operation."""
+    """PNG bytes of one cell drawn with matplotlib: nodes left to right, one arc per edge
+    labelled with its operations."""
     plt = _pyplot()
     from matplotlib.patches import FancyArrowPatch
 
@@ -112,23 +113,24 @@ def cell_png(genotype, cell_name):
     y = np.array(list(np.linspace(1.8, -1.8, inputs) if inputs > 1 else [0.0])
                  + [1.0 * (-1) ** j for j in range(count - inputs - 1)] + [0.0])
     figure, axes = plt.subplots(figsize=(3.0 + 2.0 * (count - inputs), 5.0))
-    arcs_per_pair = {}
+    # One arc per edge, labelled with all of its operations (EGS edges may carry several).
+    edge_ops = {}
     for j, node in enumerate(cell.nodes):
         for op, i in node:
-            target = inputs + j
-            n = arcs_per_pair.get((i, target), 0)
-            arcs_per_pair[(i, target)] = n + 1
-            rad = (0.15 if target - i > 1 and i >= inputs else 0.0) + 0.22 * n * (-1) ** n
-            axes.add_patch(FancyArrowPatch((x[i], y[i]), (x[target], y[target]),
-                                           connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
-                                           mutation_scale=14, color="steelblue", lw=1.3,
-                                           shrinkA=16, shrinkB=16))
-            # Label on the arc, 60% of the way: the chord point moved sideways by the bulge.
-            dx, dy = x[target] - x[i], y[target] - y[i]
-            bulge = rad * 4 * 0.6 * 0.4 / 2
-            lx, ly = x[i] + 0.6 * dx + bulge * dy, y[i] + 0.6 * dy - bulge * dx
-            axes.text(lx, ly, op, fontsize=8, ha="center", va="center", color="navy",
-                      bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9))
+            edge_ops.setdefault((i, inputs + j), []).append(op)
+    for (i, target), ops in edge_ops.items():
+        rad = 0.15 if target - i > 1 and i >= inputs else 0.0
+        axes.add_patch(FancyArrowPatch((x[i], y[i]), (x[target], y[target]),
+                                       connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                       mutation_scale=14, color="steelblue", lw=1.3,
+                                       shrinkA=16, shrinkB=16))
+        # Label on the arc, 60% of the way: the chord point moved sideways by the bulge.
+        dx, dy = x[target] - x[i], y[target] - y[i]
+        bulge = rad * 4 * 0.6 * 0.4 / 2
+        lx, ly = x[i] + 0.6 * dx + bulge * dy, y[i] + 0.6 * dy - bulge * dx
+        axes.text(lx, ly, "\n".join(ops), fontsize=7, ha="center", va="center",
+                  color="navy", linespacing=1.0,
+                  bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     for c in cell.concat:
         axes.add_patch(FancyArrowPatch((x[c], y[c]), (x[-1], y[-1]),
                                        connectionstyle="arc3,rad=-0.2", arrowstyle="-|>",

@@ -94,6 +94,13 @@ def num_examples(examples):
     return count
 
 
+def preprocess_for_evaluation(image, spec, image_size):
+    """One uint8 `[H, W, C]` image → the float32 `[image_size, image_size, C]` input the
+    network saw in evaluation (resize, or ImageNet's centre crop; normalisation). Exports use
+    it so that serving decodes images exactly as evaluation did."""
+    return _prepare(image, spec, image_size, False, None)
+
+
 def _prepare(image, spec, image_size, training, seed):
     if spec.augmentation == "imagenet":
         image = tf.cast(image, tf.float32)
@@ -161,5 +168,5 @@ def evaluation_batches(examples, spec, image_size, batch_size, cache=None):
         cache = spec.augmentation != "imagenet"
     dataset = examples.cache() if cache else examples
     return dataset.map(
-        lambda image, label: (_prepare(image, spec, image_size, False, None), label),
+        lambda image, label: (preprocess_for_evaluation(image, spec, image_size), label),
         num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,11 +1,22 @@
 """SavedModel export of trained classifiers in TF Serving's layout `<export_base>/<version>/`.
 
->>> path = export_classifier(model, "runs/demo/export")      # doctest: +SKIP
->>> tf.saved_model.load(path).signatures["serving_default"]  # doctest: +SKIP
+>>> path = export_classifier(model, "runs/demo/export", dataset="egs_digits")  # doctest: +SKIP
+>>> served = tf.saved_model.load(str(path))                                    # doctest: +SKIP
+>>> served.signatures["serving_default"](images=batch)["classes"]             # doctest: +SKIP
 
-The model directory is written under a temporary name and renamed into place, so a server
-watching `export_base` never sees half a model. `serving_default` takes float32 images
-`[N, H, W, C]`, normalised as in training, and returns `logits`, `probabilities` and `classes`.
+Signatures (stable input and output names):
+
+* `serving_default`: `images`, float32 `[N, H, W, C]`, preprocessed as in evaluation
+  (normalised); returns `logits`, `probabilities`, `classes` (int64) and the `top_k_classes` /
+  `top_k_probabilities` of the k most probable classes.
+* `serving_bytes`: `image_bytes`, a string `[N]` of encoded JPEG, PNG, GIF or BMP images,
+  decoded, resized (or centre-cropped) and normalised in the graph exactly as evaluation did;
+  same outputs.
+
+Both check their inputs in the graph, so TF Serving answers bad requests with an
+`InvalidArgumentError` that says what was wrong: wrong shape, an empty batch, NaN or Inf
+values, bytes that are not an image. The model directory is written under a temporary name and
+renamed into place, so a server watching `export_base` never sees half a model.
 """
 
 import os
@@ -16,6 +27,10 @@ import uuid
 import keras
 import tensorflow as tf
 
+from egs_keras.data import image_datasets
+
+IMAGE_FORMATS = "JPEG, PNG, GIF or BMP"
+
 
 def next_version(export_base):
     """1 + the largest integer version directory under `export_base` (1 if there is none)."""
@@ -25,16 +40,55 @@ def next_version(export_base):
     return max(versions, default=0) + 1
 
 
-def export_classifier(model, export_base, version=None, extra_files=None):
+def _checked_images(images, image_shape):
+    """`images` after in-graph checks of rank, size, batch and values."""
+    height, width, channels = image_shape
+    expected = f"float32 images of shape [N, {height}, {width}, {channels}] with N >= 1"
+    shape = tf.shape(images)
+    rank_ok = tf.equal(tf.size(shape), 4)
+    # Padded to rank 4 so the size comparison is defined for any rank (the rank check fails).
+    padded = tf.concat([shape, tf.zeros([4], tf.int32)], axis=0)[:4]
+    size_ok = tf.reduce_all(tf.equal(padded[1:], [height, width, channels]))
+    checks = [
+        tf.debugging.Assert(tf.logical_and(rank_ok, size_ok),
+                            [f"Expected {expected}; got shape", shape], summarize=8),
+        tf.debugging.Assert(padded[0] > 0, [f"Expected {expected}; got an empty batch"]),
+    ]
+    with tf.control_dependencies(checks):
+        images = tf.identity(images)
+    return tf.debugging.assert_all_finite(
+        images, f"Expected {expected}; the images contain NaN or Inf values")
+
+
+def _outputs(logits, top_k):
+    probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
+    best = tf.math.top_k(probabilities, k=top_k)
+    return {"logits": logits, "probabilities": probabilities,
+            "classes": tf.argmax(logits, axis=-1),
+            "top_k_classes": best.indices, "top_k_probabilities": best.values}
+
+
+def export_classifier(model, export_base, dataset, version=None, extra_files=None, top_k=5,
+                      warmup=True):
     """Writes `model` as a SavedModel to `<export_base>/<version>/` and returns that path.
 
     Args:
         model: a Keras classifier with an `image_shape` attribute (the evaluation network).
         export_base: the directory TF Serving watches.
+        dataset: name of the data set the model was trained on (`egs_keras.data.DATASETS`);
+            its evaluation preprocessing goes into `serving_bytes`.
         version: integer version; default: the next free one.
         extra_files: {file name: text} written into `assets.extra/` (e.g. the genotype JSON and
             the resolved config).
+        top_k: how many classes `top_k_*` return (at most the number of classes).
+        warmup: write `assets.extra/tf_serving_warmup_requests` (one request per signature).
     """
+    spec = image_datasets.get_dataset(dataset)
+    image_shape = tuple(model.image_shape)
+    height, width, channels = image_shape
+    if height != width:
+        raise ValueError(f"Received a model for {height}×{width} images; export supports "
+                         "square inputs, as the data pipelines produce.")
     base = pathlib.Path(export_base)
     version = next_version(base) if version is None else int(version)
     target = base / str(version)
@@ -42,26 +96,49 @@ def export_classifier(model, export_base, version=None, extra_files=None):
         raise FileExistsError(
             f"Export version {version} already exists in {str(base)!r}; choose another "
             "version or leave it out to use the next free one.")
+    top_k = min(int(top_k), model.num_classes)
+
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    def serve(images):
-        logits = model(images, training=False)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-                "classes": tf.argmax(logits, axis=-1)}
+    def serve_images(images):
+        return _outputs(model(_checked_images(images, image_shape), training=False), top_k)
+
+    def serve_bytes(image_bytes):
+        count = tf.size(image_bytes)
+        check = tf.debugging.assert_positive(
+            count, message="Expected a non-empty batch of encoded images; got an empty batch")
+        with tf.control_dependencies([check]):
+            image_bytes = tf.identity(image_bytes)
+
+        def decode(encoded):
+            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+            image.set_shape([None, None, channels])
+            return image_datasets.preprocess_for_evaluation(image, spec, height)
+
+        images = tf.map_fn(decode, image_bytes,
+                           fn_output_signature=tf.TensorSpec(image_shape, tf.float32))
+        return _outputs(model(images, training=False), top_k)
 
     archive.add_endpoint(
-        "serving_default", serve,
-        input_signature=[tf.TensorSpec([None, *model.image_shape], tf.float32, name="images")])
+        "serving_default", serve_images,
+        input_signature=[tf.TensorSpec([None, *image_shape], tf.float32, name="images")])
+    archive.add_endpoint(
+        "serving_bytes", serve_bytes,
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     base.mkdir(parents=True, exist_ok=True)
     temporary = base / f".tmp-{version}-{uuid.uuid4().hex}"
     try:
         archive.write_out(str(temporary), verbose=False)
-        if extra_files:
-            extra = temporary / "assets.extra"
-            extra.mkdir(exist_ok=True)
-            for name, text in extra_files.items():
-                (extra / name).write_text(text, encoding="utf-8")
+        extra = temporary / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        for name, text in (extra_files or {}).items():
+            (extra / name).write_text(text, encoding="utf-8")
+        if warmup:
+            from egs_keras.export import warmup as warmup_records
+
+            warmup_records.write_warmup_requests(extra / "tf_serving_warmup_requests",
+                                                 image_shape)
         os.rename(temporary, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)

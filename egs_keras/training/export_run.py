@@ -44,5 +44,5 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
         raise ValueError(f"Could not load checkpoint {str(prefix)!r}: {error}") from None
     base = pathlib.Path(export_base) if export_base else train_dir.parent / "export"
     return saved_model.export_classifier(
-        model, base, version,
+        model, base, config.data.name, version,
         extra_files={"genotype.json": genotype.to_json() + "\n", "config.json": config_text})

@@ -1,0 +1,168 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from egs_keras import search_space
+from egs_keras.data import image_datasets
+from egs_keras.export import export_classifier
+from egs_keras.export import warmup
+from egs_keras.models import EvaluationNetwork
+
+SHAPE = (8, 8, 1)
+TOLERANCE = 1e-5  # SavedModel vs in-memory Keras model, absolute, on logits
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = EvaluationNetwork(search_space.published_genotype("darts_v2"), num_classes=10,
+                              input_shape=SHAPE, filters=4, num_cells=3, auxiliary_weight=0.0)
+    base = tmp_path_factory.mktemp("export")
+    path = export_classifier(model, base, "egs_digits",
+                             extra_files={"genotype.json": "{}"})
+    return model, path, tf.saved_model.load(str(path))
+
+
+def _images(count=4, seed=0):
+    return tf.random.stateless_normal([count, *SHAPE], seed=[seed, 1])
+
+
+def test_layout_is_versioned_atomic_and_carries_the_assets(exported, tmp_path):
+    model, path, _ = exported
+    assert path.name == "1" and (path / "saved_model.pb").exists()
+    assert (path / "assets.extra" / "genotype.json").exists()
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp")]
+    second = export_classifier(model, path.parent, "egs_digits", warmup=False)
+    assert second.name == "2"
+    with pytest.raises(FileExistsError, match="version 2"):
+        export_classifier(model, path.parent, "egs_digits", version=2)
+    shutil.rmtree(second)
+
+
+def test_a_process_without_egs_keras_reproduces_the_keras_outputs(exported, tmp_path):
+    model, path, _ = exported
+    images = _images().numpy()
+    np.save(tmp_path / "images.npy", images)
+    script = ("import sys, numpy as np, tensorflow as tf;"
+              f"m = tf.saved_model.load({str(path)!r});"
+              f"x = np.load({str(tmp_path / 'images.npy')!r});"
+              "out = m.signatures['serving_default'](images=tf.constant(x));"
+              f"np.save({str(tmp_path / 'logits.npy')!r}, out['logits'].numpy());"
+              "assert 'egs_keras' not in sys.modules")
+    subprocess.run([sys.executable, "-c", script], check=True, env=ENV, timeout=300)
+    served = np.load(tmp_path / "logits.npy")
+    np.testing.assert_allclose(served, model(images, training=False), atol=TOLERANCE, rtol=0)
+
+
+def test_signatures_have_stable_names(exported):
+    _, path, _ = exported
+    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable),
+                                                           "saved_model_cli")
+    text = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True,
+                          text=True, env=ENV, check=True, timeout=300).stdout
+    for name in ["signature_def['serving_default']", "signature_def['serving_bytes']",
+                 "inputs['images']", "inputs['image_bytes']", "outputs['logits']",
+                 "outputs['probabilities']", "outputs['classes']", "outputs['top_k_classes']",
+                 "outputs['top_k_probabilities']"]:
+        assert name in text
+
+
+def test_outputs_are_consistent(exported):
+    _, _, served = exported
+    out = served.signatures["serving_default"](images=_images(5))
+    probabilities = out["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(out["classes"], probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(out["top_k_classes"][:, 0], out["classes"])
+    assert out["top_k_probabilities"].shape == (5, 5)
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros([2, 9, 8, 1], np.float32), r"shape \[N, 8, 8, 1\].*got shape"),
+    (np.zeros([2, 8, 8, 3], np.float32), r"shape \[N, 8, 8, 1\].*got shape"),
+    (np.zeros([0, 8, 8, 1], np.float32), "empty batch"),
+    (np.full([2, 8, 8, 1], np.nan, np.float32), "NaN or Inf"),
+])
+def test_bad_images_are_rejected_with_what_was_wrong(exported, images, message):
+    _, _, served = exported
+    signature = served.signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        signature(images=tf.constant(images))
+
+
+def test_wrong_dtype_is_rejected(exported):
+    _, _, served = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor"):
+        served.signatures["serving_default"](images=tf.zeros([2, *SHAPE], tf.int32))
+
+
+def _png(image):
+    return tf.io.encode_png(tf.constant(image, tf.uint8)).numpy()
+
+
+def test_bytes_signature_preprocesses_exactly_as_evaluation(exported):
+    model, _, served = exported
+    spec = image_datasets.get_dataset("egs_digits")
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, size=(3, 8, 8, 1), dtype=np.uint8)
+    out = served.signatures["serving_bytes"](image_bytes=tf.constant([_png(r) for r in raw]))
+    expected = model(tf.stack([image_datasets.preprocess_for_evaluation(r, spec, 8)
+                               for r in raw]), training=False)
+    np.testing.assert_allclose(out["logits"], expected, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("payload, message", [
+    ([b"not an image"], "Unknown image file format"),
+    ([None], "Unknown image file format|corrupt|truncated|Invalid PNG"),
+    ([], "empty batch"),
+])
+def test_bad_bytes_are_rejected(exported, payload, message):
+    _, _, served = exported
+    if payload == [None]:  # a truncated PNG
+        payload = [_png(np.zeros(SHAPE, np.uint8))[:30]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        served.signatures["serving_bytes"](image_bytes=tf.constant(payload, tf.string))
+
+
+def test_every_warmup_record_replays(exported):
+    _, path, served = exported
+    logs = warmup.read_warmup_requests(path / "assets.extra" / "tf_serving_warmup_requests")
+    signatures = sorted(log.predict_log.request.model_spec.signature_name for log in logs)
+    assert signatures == ["serving_bytes", "serving_default"]
+    for log in logs:
+        out = warmup.replay(served, log)
+        assert out["probabilities"].shape == (1, 10)
+
+
+def test_tensorflow_model_server_when_installed(exported, tmp_path):
+    binary = shutil.which("tensorflow_model_server")
+    if binary is None:
+        pytest.skip("tensorflow_model_server is not on the PATH (not installable on this "
+                    "machine); the clients are tested against the stand-in instead")
+    _, path, _ = exported
+    import socket
+    import time
+
+    from egs_keras.export import RestClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([binary, f"--rest_api_port={port}", "--port=0",
+                               "--model_name=egs", f"--model_base_path={path.parent}"])
+    try:
+        client = RestClient(f"http://127.0.0.1:{port}", "egs")
+        for _ in range(120):
+            try:
+                out = client.predict(_images(2).numpy())
+                break
+            except Exception:
+                time.sleep(0.5)
+        assert out["probabilities"].shape == (2, 10)
+    finally:
+        server.terminate()
