@@ -182,6 +182,17 @@ class EGSSearchNetwork(keras.Model):
         self.arch_optimizer.build(self.arch_variables)
         self.optimizer.build(self.network_variables)
 
+    def get_compile_config(self):
+        """Keras' compile config plus `arch_optimizer`, so `.keras` files restore both."""
+        config = super().get_compile_config()
+        if config is not None and self.arch_optimizer is not None:
+            config["arch_optimizer"] = keras.saving.serialize_keras_object(self.arch_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model (Keras skips models with a custom `compile`)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
     def train_step(self, data):
         if self.search_mode == "bilevel":
             if not (isinstance(data, (tuple, list)) and len(data) == 2

@@ -131,3 +131,23 @@ def test_bad_network_arguments():
     images, labels = _data(count=16)
     with pytest.raises(ValueError, match=r"expects batches \(\(x_train, y_train\)"):
         model.fit(images, labels, epochs=1, verbose=0)
+
+
+def test_keras_file_restores_alpha_and_both_optimizers(tmp_path):
+    images, labels = _data(count=32)
+    model = _tiny(num_cells=2, num_nodes=4)
+    model.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+    path = tmp_path / "search.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for name in ("optimizer", "arch_optimizer"):
+        ours, theirs = getattr(model, name), getattr(loaded, name)
+        assert type(theirs) is type(ours) and int(theirs.iterations) == int(ours.iterations) == 2
+        for a, b in zip(ours.variables, theirs.variables, strict=True):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(a),
+                                       keras.ops.convert_to_numpy(b))
+    np.testing.assert_allclose(loaded.predict(images, verbose=0),
+                               model.predict(images, verbose=0), rtol=1e-5, atol=1e-5)
+    assert loaded.genotype() == model.genotype()
+    loaded.fit(images, labels, batch_size=16, epochs=1, verbose=0)  # training continues
+    assert int(loaded.arch_optimizer.iterations) == 4
