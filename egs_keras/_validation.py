@@ -38,6 +38,15 @@ def check_positive_float(name, value):
     return float(value)
 
 
+def check_image_shape(name, value):
+    """Returns `value` as a tuple if it is (height, width, channels) of positive ints."""
+    shape = tuple(value) if isinstance(value, (list, tuple)) else ()
+    if len(shape) != 3 or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise invalid(name, "(height, width, channels), three positive integers", value)
+    return tuple(int(d) for d in shape)
+
+
 def check_unit_interval(name, value):
     """Returns `value` as a float if it lies in [0, 1], else raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:

@@ -11,8 +11,8 @@ from absl import app
 from absl import flags
 
 from egs_keras.training import train_run
-from trainers import logging_setup
 from trainers import run_flags
+from trainers import startup
 
 CONFIG = run_flags.define_config()
 GENOTYPE = run_flags.define_genotype()
@@ -21,9 +21,7 @@ flags.mark_flags_as_required(["config", "genotype"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
-    logging_setup.quiet_logging()
+    startup.begin(argv)
     counts = train_run.count_evaluation_network(run_flags.resolved_config(CONFIG),
                                                 GENOTYPE.value)
     print(json.dumps(counts, indent=2))

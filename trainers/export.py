@@ -8,7 +8,7 @@ from absl import app
 from absl import flags
 
 from egs_keras.training import export_run
-from trainers import logging_setup
+from trainers import startup
 
 WORKDIR = flags.DEFINE_string(
     "workdir", None,
@@ -27,9 +27,7 @@ CHECKPOINT = flags.DEFINE_string(
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
-    logging_setup.quiet_logging()
+    startup.begin(argv)
     path = export_run.export_training_run(WORKDIR.value, EXPORT_BASE.value, VERSION.value,
                                           CHECKPOINT.value)
     print(path)

@@ -10,8 +10,8 @@ from absl import app
 from absl import flags
 
 from egs_keras.training import pipeline
-from trainers import logging_setup
 from trainers import run_flags
+from trainers import startup
 
 CONFIG = run_flags.define_config()
 WORKDIR = run_flags.define_workdir()
@@ -21,9 +21,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
-    logging_setup.quiet_logging()
+    startup.begin(argv)
     summary = pipeline.run_pipeline(run_flags.resolved_config(CONFIG), WORKDIR.value,
                                     STRATEGY.value)
     summary.pop("genotype")

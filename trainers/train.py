@@ -11,8 +11,8 @@ from absl import app
 from absl import flags
 
 from egs_keras.training import train_run
-from trainers import logging_setup
 from trainers import run_flags
+from trainers import startup
 
 CONFIG = run_flags.define_config()
 WORKDIR = run_flags.define_workdir()
@@ -23,9 +23,7 @@ flags.mark_flags_as_required(["config", "workdir", "genotype"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
-    logging_setup.quiet_logging()
+    startup.begin(argv)
     results = train_run.run_training(run_flags.resolved_config(CONFIG), WORKDIR.value,
                                      GENOTYPE.value, STRATEGY.value)
     results.pop("model")

@@ -76,10 +76,7 @@ class EGSSearchNetwork(keras.Model):
                  renormalize=False, search_mode="joint", stem_multiplier=3, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = _validation.check_positive_int("num_classes", num_classes)
-        self.image_shape = tuple(input_shape)
-        if len(self.image_shape) != 3 or not all(
-                isinstance(d, int) and d > 0 for d in self.image_shape):
-            raise _validation.invalid("input_shape", "(height, width, channels)", input_shape)
+        self.image_shape = _validation.check_image_shape("input_shape", input_shape)
         self.filters = _validation.check_positive_int("filters", filters)
         self.num_cells = _validation.check_positive_int("num_cells", num_cells)
         self.num_nodes = num_nodes

@@ -1,0 +1,20 @@
+"""Start-up of the trainers: no positional arguments; warnings and errors only (and no TFDS
+progress bars) unless --verbosity (or -v) is given, Keras' progress lines carry the rest."""
+
+import tensorflow_datasets as tfds
+from absl import app
+from absl import flags
+from absl import logging
+
+
+def begin(argv):
+    """What every trainer's main does first: reject positional arguments, quiet the logs."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
+    quiet_logging()
+
+
+def quiet_logging():
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+        tfds.disable_progress_bar()
