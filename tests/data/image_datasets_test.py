@@ -76,6 +76,22 @@ def test_cifar10_pipeline_through_tfds_mock_data():
         assert x.shape == (8, 32, 32, 3)
 
 
+def test_imagenet_pipeline_through_tfds_mock_data():
+    """Random-resized crops and flips in training, 256 → 224 centre crops in evaluation, at a
+    small size here; images of any size come in."""
+    spec = image_datasets.get_dataset("imagenet2012")
+    with tfds.testing.mock_data(num_examples=6):
+        train = image_datasets.load_examples("imagenet2012", "train")
+        batches, _ = image_datasets.training_batches(train, spec, 48, batch_size=3, seed=0,
+                                                     epochs=1)
+        x, y = next(iter(batches))
+        assert x.shape == (3, 48, 48, 3) and y.shape == (3,)
+        assert np.isfinite(x.numpy()).all()
+        valid = image_datasets.load_examples("imagenet2012", "validation")
+        x, _ = next(iter(image_datasets.evaluation_batches(valid, spec, 48, 3)))
+        assert x.shape == (3, 48, 48, 3)
+
+
 def test_errors_name_the_problem(digits_dir, tmp_path):
     with pytest.raises(ValueError, match="dataset.*cifar10"):
         image_datasets.get_dataset("cifar100")

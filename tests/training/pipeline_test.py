@@ -60,6 +60,12 @@ def test_pipeline_goes_from_nothing_to_a_served_model(tmp_path):
     # Finished: the same command again does nothing new.
     _run(_command("pipeline", workdir))
     assert sorted(p.name for p in (workdir / "export").iterdir()) == ["1"]
+    # egs-export from the training run, or from one of its checkpoints.
+    export = [sys.executable, "-m", "trainers.export", f"--workdir={workdir / 'train'}"]
+    assert _run([*export, "--version=7"]).stdout.strip().endswith("export/7")
+    checkpoint = workdir / "train" / "checkpoints" / "ckpt-1"
+    _run([*export, f"--checkpoint={checkpoint}", f"--export_base={tmp_path / 'served'}"])
+    assert (tmp_path / "served" / "1" / "saved_model.pb").exists()
 
 
 def test_a_killed_search_resumes_from_its_last_checkpoint(tmp_path):
