@@ -10,6 +10,8 @@ from egs_keras.ops import code_distribution
 from egs_keras.ops import estimator
 from egs_keras.ops import probabilities
 
+REPLICA_SAMPLING = ("independent", "shared")
+
 
 def _replica_id():
     """The replica id inside a `tf.distribute` replica function, else 0."""
@@ -39,7 +41,9 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
     architecture decision itself. The temperature τ lives in a non-trainable variable, so a
     `TemperatureScheduler` callback changes it inside compiled (even XLA) train steps. Noise is
     drawn from stateless seeds (`seed`, a per-layer sample counter, the replica id), so a run is
-    reproducible, the counter is saved with the weights, and replicas draw different codes.
+    reproducible, the counter is saved with the weights, and under `tf.distribute` each replica
+    draws its own code (more architecture samples per step) unless
+    `replica_sampling="shared"`.
     Logits, noise and codes are float32 whatever the dtype policy (safe under mixed precision).
 
     Args:
@@ -59,6 +63,9 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         logits_initializer: initializer of the owned logits (default zeros: uniform p).
         seed: integer seed of the noise. `None` draws one once at construction; `get_config`
             records it, so a reloaded layer continues the same random stream.
+        replica_sampling: "independent" (default): replica r of a `tf.distribute` strategy
+            draws the code of (seed, step, r); "shared": every replica draws replica 0's code,
+            so all replicas train the same architecture in a step.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -92,6 +99,7 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         logits_shape=None,
         logits_initializer="zeros",
         seed=None,
+        replica_sampling="independent",
         **kwargs,
     ):
         kwargs.setdefault("autocast", False)
@@ -113,6 +121,10 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise _validation.invalid("seed", "an integer or None", seed)
         self.seed = seed
+        if replica_sampling not in REPLICA_SAMPLING:
+            raise _validation.invalid("replica_sampling", f"one of {list(REPLICA_SAMPLING)}",
+                                      replica_sampling)
+        self.replica_sampling = replica_sampling
         # State that does not depend on the input shape is created here, so that schedules can
         # set the temperature before the first call.
         self.temperature_variable = self.add_weight(
@@ -144,6 +156,7 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
             logits_shape=self.logits_shape,
             logits_initializer=keras.initializers.serialize(self.logits_initializer),
             seed=self.seed,
+            replica_sampling=self.replica_sampling,
         )
         return config
 
@@ -185,7 +198,7 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
             self.temperature_variable.value,
             seed=self.seed,
             step=step,
-            replica=_replica_id(),
+            replica=_replica_id() if self.replica_sampling == "independent" else 0,
             prior=self._prior(),
             effectiveness_weight=self.effectiveness_weight,
             hard=self.hard,

@@ -58,6 +58,8 @@ class EGSSearchNetwork(keras.Model):
         search_mode: "joint" or "bilevel".
         stem_multiplier: the stem has `stem_multiplier · filters` channels.
         seed: seed of the logits' initialisation and of the Gumbel noise.
+        replica_sampling: under `tf.distribute`, "independent" (each replica draws its own
+            architecture) or "shared" (see `EnsembleGumbelSoftmax`).
 
     Example:
 
@@ -73,7 +75,8 @@ class EGSSearchNetwork(keras.Model):
     def __init__(self, num_classes=10, input_shape=(32, 32, 3), filters=16, num_cells=8,
                  num_nodes=7, primitives=search_space.CNN_PRIMITIVES, num_samples=7,
                  temperature=1.0, op_costs=None, effectiveness_weight=0.5, execution="dense",
-                 renormalize=False, search_mode="joint", stem_multiplier=3, seed=0, **kwargs):
+                 renormalize=False, search_mode="joint", stem_multiplier=3, seed=0,
+                 replica_sampling="independent", **kwargs):
         super().__init__(**kwargs)
         self.num_classes = _validation.check_positive_int("num_classes", num_classes)
         self.image_shape = _validation.check_image_shape("input_shape", input_shape)
@@ -96,6 +99,7 @@ class EGSSearchNetwork(keras.Model):
         self.renormalize = renormalize
         self.stem_multiplier = _validation.check_positive_int("stem_multiplier", stem_multiplier)
         self.seed = int(seed)
+        self.replica_sampling = replica_sampling
         self.arch_optimizer = None
 
         self.stem = keras.layers.Conv2D(stem_multiplier * filters, 3, padding="same",
@@ -116,7 +120,7 @@ class EGSSearchNetwork(keras.Model):
                 self.num_samples, temperature, op_costs, effectiveness_weight,
                 logits_shape=(num_edges, len(self.primitives)),
                 logits_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed + i),
-                seed=seed + i, name=f"{cell_type}_alphas")
+                seed=seed + i, replica_sampling=replica_sampling, name=f"{cell_type}_alphas")
             for i, cell_type in enumerate(("normal", "reduce"))
         }
         self.supports_jit = execution == "dense"
@@ -131,7 +135,8 @@ class EGSSearchNetwork(keras.Model):
             temperature=self.temperature, op_costs=self.op_costs,
             effectiveness_weight=self.effectiveness_weight, execution=self.execution,
             renormalize=self.renormalize, search_mode=self.search_mode,
-            stem_multiplier=self.stem_multiplier, seed=self.seed)
+            stem_multiplier=self.stem_multiplier, seed=self.seed,
+            replica_sampling=self.replica_sampling)
         return config
 
     def build(self, input_shape):

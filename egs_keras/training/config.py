@@ -46,6 +46,7 @@ def default_config():
     config.search.execution = "dense"             # exact gradients; sparse: see README
     config.search.renormalize = False
     config.search.search_mode = "joint"
+    config.search.replica_sampling = "independent"  # or "shared" (tf.distribute replicas)
     config.search.temperature_schedule = "linear"
     config.search.temperature_start = 5.0
     config.search.temperature_end = 1.0
@@ -96,6 +97,7 @@ def validate_config(config):
                                     search.effectiveness_weight)
     choices = [("execution", EXECUTION_MODES), ("search_mode", SEARCH_MODES),
                ("derive", ("most_probable", "sample")),
+               ("replica_sampling", ("independent", "shared")),
                ("temperature_schedule", ("linear", "exponential"))]
     for field, allowed in choices:
         if search[field] not in allowed:

@@ -84,7 +84,8 @@ def build_search_model(config, steps_per_epoch):
         primitives=primitives, num_samples=search.num_samples,
         temperature=search.temperature_start, op_costs=_resolve_costs(search, primitives),
         effectiveness_weight=search.effectiveness_weight, execution=search.execution,
-        renormalize=search.renormalize, search_mode=search.search_mode, seed=config.seed)
+        renormalize=search.renormalize, search_mode=search.search_mode, seed=config.seed,
+        replica_sampling=search.replica_sampling)
     learning_rate = keras.optimizers.schedules.CosineDecay(
         search.learning_rate, decay_steps=max(search.epochs * steps_per_epoch, 1),
         alpha=search.learning_rate_min / search.learning_rate)

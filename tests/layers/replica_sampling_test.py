@@ -1,4 +1,5 @@
-"""Each replica of a MirroredStrategy draws its own, reproducible code (two logical CPUs)."""
+"""Each replica of a MirroredStrategy draws its own, reproducible code (two logical CPUs), or,
+with replica_sampling="shared", replica 0's code."""
 
 import json
 import os
@@ -29,6 +30,13 @@ SCRIPT = textwrap.dedent(
                 tf.zeros([14, 8]), 3, 1.0, seed=4, step=i, replica=r))(r).numpy().tolist()
             for r in range(2)])
     result["count"] = int(layer.sample_count.numpy())
+    with strategy.scope():
+        shared = EnsembleGumbelSoftmax(num_samples=3, logits_shape=(14, 8), seed=4,
+                                       replica_sampling="shared")
+        shared.build()
+    shared_step = tf.function(lambda: strategy.run(lambda: shared(training=True)))
+    result["shared"] = [c.numpy().tolist()
+                        for c in strategy.experimental_local_results(shared_step())]
     print(json.dumps(result))
     """
 )
@@ -46,3 +54,5 @@ def test_replicas_draw_their_own_codes_from_seed_step_and_replica():
         assert codes == expected  # replica r, step i: exactly ops(seed, step=i, replica=r)
     assert result["codes"][0] != result["codes"][1]  # steps differ
     assert result["count"] == 2  # the sample counter advances once per step, not per replica
+    # "shared": every replica draws replica 0's code of the same (seed, step).
+    assert result["shared"] == [result["expected"][0][0]] * 2
