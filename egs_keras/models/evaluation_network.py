@@ -7,6 +7,7 @@ from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras.layers import operations
 from egs_keras.layers.genotype_cell import GenotypeCell
+from egs_keras.models import complexity
 
 STEMS = ("cifar", "imagenet")
 
@@ -158,6 +159,14 @@ class EvaluationNetwork(keras.Model):
                 auxiliary = self.auxiliary_head(s1, training=training)
         logits = self.classifier(tf.reduce_mean(s1, axis=[1, 2]))
         return logits, auxiliary
+
+    def count_parameters(self, include_auxiliary=False):
+        """Trainable parameters (the auxiliary head only if asked; it is not exported)."""
+        return complexity.count_parameters(self, include_auxiliary)
+
+    def count_multiply_adds(self):
+        """Multiply-adds of one inference on one image (see `models.complexity`)."""
+        return complexity.count_multiply_adds(self)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
