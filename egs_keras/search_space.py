@@ -17,6 +17,7 @@ True
 import dataclasses
 import importlib.resources
 import json
+import math
 import pathlib
 
 import numpy as np
@@ -272,6 +273,48 @@ def derive_genotype(
             num_inputs=num_inputs,
         )
     return Genotype(cells=cells, kind=kind, primitives=primitives)
+
+
+def random_genotype(num_samples, *, kind="cnn", primitives=None, num_intermediate=4,
+                    num_inputs=None, seed=None, name="random"):
+    """A genotype drawn uniformly from the EGS search space: every edge's code is uniform over
+    the Σ_{m=1}^{M} C(K, m) codes with 1 to M operations on (`none` included, as in the
+    search), conditioned on every node keeping at least one non-`none` operation (a node left
+    empty has its incoming codes drawn again). The random-search baseline samples from this.
+
+    >>> genotype = random_genotype(num_samples=4, seed=0)
+    >>> sorted(genotype.cells)
+    ['normal', 'reduce']
+    """
+    if kind not in CELL_NAMES:
+        raise _validation.invalid("kind", f"one of {sorted(CELL_NAMES)}", kind)
+    primitives = tuple(primitives or (CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES))
+    num_ops = len(primitives)
+    num_samples = _validation.check_positive_int("num_samples", num_samples)
+    if num_samples > num_ops:
+        raise _validation.invalid("num_samples", f"at most the number of primitives ({num_ops})",
+                                  num_samples)
+    num_intermediate = _validation.check_positive_int("num_intermediate", num_intermediate)
+    num_inputs = num_inputs or (2 if kind == "cnn" else 1)
+    rng = np.random.default_rng(seed)
+    sizes = np.arange(1, num_samples + 1)
+    size_weights = np.array([math.comb(num_ops, m) for m in sizes], dtype="float64")
+    cells = {}
+    for cell_name in CELL_NAMES[kind]:
+        nodes = []
+        for j in range(num_intermediate):
+            pairs = []
+            while not pairs:
+                for i in range(num_inputs + j):
+                    m = rng.choice(sizes, p=size_weights / size_weights.sum())
+                    for k in sorted(rng.choice(num_ops, size=m, replace=False)):
+                        if primitives[k] != NONE:
+                            pairs.append((primitives[k], i))
+            nodes.append(pairs)
+        cells[cell_name] = CellGenotype(
+            nodes=nodes, concat=range(num_inputs, num_inputs + num_intermediate),
+            num_inputs=num_inputs)
+    return Genotype(cells=cells, kind=kind, primitives=primitives, name=name)
 
 
 def _intermediate_nodes(probs, num_inputs, num_ops, name):

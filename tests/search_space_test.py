@@ -148,3 +148,42 @@ def test_hand_built_genotype_validates_on_construction():
     with pytest.raises(ValueError, match=r"nodes\[0\]\[0\].*input index in \[0, 2\)"):
         Genotype(cells={"normal": CellGenotype(nodes=[[("skip_connect", 3)]], concat=[2]),
                         "reduce": cell})
+
+
+def test_random_genotypes_are_uniform_over_the_egs_codes():
+    """Chi-square: the operations on one edge follow the uniform law over the codes with 1..M
+    ones (`none` included, then dropped), among the codes that leave operations on the edge."""
+    from collections import Counter
+    from itertools import combinations
+
+    from scipy import stats
+
+    primitives, num_samples = ("none", "a", "b", "c"), 2
+    weights = Counter(frozenset(code) - {"none"} for m in range(1, num_samples + 1)
+                      for code in combinations(primitives, m))
+    del weights[frozenset()]  # the code {none}: no operation on the edge
+    observed = Counter()
+    for seed in range(6000):
+        genotype = search_space.random_genotype(num_samples, primitives=primitives,
+                                                num_intermediate=1, seed=seed)
+        ops = frozenset(op for op, i in genotype.cells["normal"].nodes[0] if i == 0)
+        if ops:
+            observed[ops] += 1
+    keys = sorted(weights, key=sorted)
+    total, norm = sum(observed.values()), sum(weights.values())
+    assert set(observed) <= set(weights)
+    result = stats.chisquare([observed[k] for k in keys],
+                             [total * weights[k] / norm for k in keys])
+    assert result.pvalue > 1e-3
+
+
+def test_random_genotypes_are_valid_and_reproducible():
+    a = search_space.random_genotype(7, seed=3)
+    b = search_space.random_genotype(7, seed=3)
+    assert a == b and a != search_space.random_genotype(7, seed=4)
+    for cell in a.cells.values():
+        assert all(cell.nodes[j] for j in range(4))  # every node has an input
+    rnn = search_space.random_genotype(4, kind="rnn", num_intermediate=8, seed=0)
+    assert rnn.kind == "rnn" and len(rnn.cells["recurrent"].nodes) == 8
+    with pytest.raises(ValueError, match="num_samples"):
+        search_space.random_genotype(9)
