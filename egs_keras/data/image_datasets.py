@@ -126,14 +126,17 @@ def _prepare(image, spec, image_size, training, seed):
 
 
 def training_batches(examples, spec, image_size, batch_size, seed, epochs, initial_epoch=0,
-                     shuffle_buffer=10_000, cache=None):
+                     shuffle_buffer=10_000, in_memory=None):
     """Augmented batches for epochs `initial_epoch .. epochs − 1`, and the steps per epoch.
 
-    Each epoch shuffles with its own seed and augments example i with the seed
-    (seed, epoch · N + i): the stream of batches is a pure function of `seed`, so a run
-    resumed at epoch e continues exactly as an uninterrupted one. The last partial batch of
-    an epoch is dropped (static shapes for XLA and TPUs). `cache`: keep the decoded examples
-    in memory (default: yes, except for ImageNet).
+    With the split in memory (`in_memory`, default: every data set but ImageNet), epoch e
+    visits the examples in the order of a stateless permutation seeded by (seed, e)
+    (`tf.random.experimental.index_shuffle`) and augments example i with the seed
+    (seed, e · N + i): the stream of batches is a pure function of `seed`, so a run resumed at
+    epoch e continues exactly as an uninterrupted one. Data too large for memory is shuffled
+    through a `shuffle_buffer` seeded from (seed, initial_epoch): reproducible, but a resumed
+    run sees other (equally random) orders than an uninterrupted one. The last partial batch of
+    an epoch is dropped (static shapes for XLA and TPUs).
     """
     count = num_examples(examples)
     steps = count // batch_size
@@ -141,22 +144,36 @@ def training_batches(examples, spec, image_size, batch_size, seed, epochs, initi
         raise ValueError(
             f"Received batch_size={batch_size} for a split of {count} examples, expected at "
             "most the split's size. Lower the batch size or use a larger split.")
-    indexed = examples.enumerate()
-    if cache is None:
-        cache = spec.augmentation != "imagenet"
-    if cache:
-        indexed = indexed.cache()
+    if in_memory is None:
+        in_memory = spec.augmentation != "imagenet"
+    seed = int(seed)
 
-    def one_epoch(epoch):
-        def prepare(index, example):
-            image, label = example
-            example_seed = tf.stack([tf.cast(seed, tf.int64), epoch * count + index])
-            return _prepare(image, spec, image_size, True, example_seed), label
+    def augment(image, label, epoch, index):
+        example_seed = tf.stack([tf.constant(seed, tf.int64), epoch * count + index])
+        return _prepare(image, spec, image_size, True, example_seed), label
 
-        shuffled = indexed.shuffle(min(shuffle_buffer, count), seed=seed * 1_000_003 + epoch,
-                                   reshuffle_each_iteration=False)
-        return shuffled.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(
-            batch_size, drop_remainder=True)
+    if in_memory:
+        images, labels = examples.batch(count).get_single_element()
+
+        def one_epoch(epoch):
+            def example(position):
+                index = tf.random.experimental.index_shuffle(
+                    position, tf.stack([tf.constant(seed, tf.int64), epoch]),
+                    tf.constant(count - 1, tf.int64))
+                return augment(tf.gather(images, index), tf.gather(labels, index), epoch, index)
+
+            return tf.data.Dataset.range(count).map(
+                example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size,
+                                                                   drop_remainder=True)
+    else:
+        shuffled = examples.enumerate().shuffle(
+            min(shuffle_buffer, count), seed=seed * 1_000_003 + initial_epoch,
+            reshuffle_each_iteration=True)
+
+        def one_epoch(epoch):
+            return shuffled.map(lambda index, example: augment(*example, epoch, index),
+                                num_parallel_calls=tf.data.AUTOTUNE).batch(
+                                    batch_size, drop_remainder=True)
 
     epochs_dataset = tf.data.Dataset.range(initial_epoch, epochs)
     return epochs_dataset.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE), steps
