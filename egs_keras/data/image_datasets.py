@@ -86,6 +86,14 @@ def load_examples(name, split, data_dir=None):
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
 
 
+def load_config_splits(data, *splits):
+    """For a run config's `data` section: (the `ImageDataset`, the image size, the examples of
+    each of `splits`)."""
+    spec = get_dataset(data.name)
+    examples = [load_examples(data.name, split, data.data_dir or None) for split in splits]
+    return spec, data.image_size or spec.image_size, examples
+
+
 def num_examples(examples):
     """The number of examples in a finite dataset (counted if TFDS does not know it)."""
     count = int(examples.cardinality())

@@ -106,10 +106,8 @@ def run_search(config, workdir, strategy="default"):
     records.write_config(config, workdir)
     search, data = config.search, config.data
     records.set_graph_optimizer(search.graph_optimizer)
-    spec = image_datasets.get_dataset(data.name)
-    image_size = data.image_size or spec.image_size
-    train = image_datasets.load_examples(data.name, search.train_split, data.data_dir or None)
-    valid = image_datasets.load_examples(data.name, search.valid_split, data.data_dir or None)
+    spec, image_size, (train, valid) = image_datasets.load_config_splits(
+        data, search.train_split, search.valid_split)
     steps = image_datasets.num_examples(train) // search.batch_size
 
     distribution = strategies.get_strategy(strategy)

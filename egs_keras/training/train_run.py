@@ -102,9 +102,8 @@ def run_training(config, workdir, genotype, strategy="default"):
     records.write_config(config, workdir)
     genotype.save(workdir / "genotype.json")
     spec = image_datasets.get_dataset(data.name)
-    image_size = data.image_size or spec.image_size
-    examples = image_datasets.load_examples(data.name, spec.train_split, data.data_dir or None)
-    test = image_datasets.load_examples(data.name, spec.test_split, data.data_dir or None)
+    spec, image_size, (examples, test) = image_datasets.load_config_splits(
+        data, spec.train_split, spec.test_split)
     steps = image_datasets.num_examples(examples) // train.batch_size
 
     distribution = strategies.get_strategy(strategy)

@@ -52,10 +52,8 @@ def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None
     directory = records.prepare_workdir(directory)
     records.write_config(config, directory)
     data, search = config.data, config.search
-    spec = image_datasets.get_dataset(data.name)
-    image_size = data.image_size or spec.image_size
-    train = image_datasets.load_examples(data.name, search.train_split, data.data_dir or None)
-    valid = image_datasets.load_examples(data.name, search.valid_split, data.data_dir or None)
+    spec, image_size, (train, valid) = image_datasets.load_config_splits(
+        data, search.train_split, search.valid_split)
     batch_size = config.train.batch_size
     steps = image_datasets.num_examples(train) // batch_size
     hypermodel = RandomGenotypeHyperModel(config, steps)
