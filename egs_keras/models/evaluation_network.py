@@ -67,7 +67,7 @@ class EvaluationNetwork(keras.Model):
             raise _validation.invalid("auxiliary_weight", "a number >= 0", auxiliary_weight)
         self.auxiliary_weight = float(auxiliary_weight)
         self.seed = int(seed)
-        self._check_resolution(genotype)
+        self._check_resolution()
 
         self.stem_layers = self._make_stem()
         cells = genotype.cells
@@ -101,7 +101,7 @@ class EvaluationNetwork(keras.Model):
                       auxiliary_weight=self.auxiliary_weight, seed=self.seed)
         return config
 
-    def _check_resolution(self, genotype):
+    def _check_resolution(self):
         stride = (8 if self.stem == "imagenet" else 1) * 4
         height, width = self.image_shape[:2]
         if min(height, width) < stride:

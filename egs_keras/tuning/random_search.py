@@ -12,8 +12,6 @@ search split (`config.search.train_split`) and are scored on `config.search.vali
 on the test split.
 """
 
-import pathlib
-
 import keras
 import keras_tuner as kt
 
@@ -69,5 +67,5 @@ def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None
                  callbacks=[keras.callbacks.TerminateOnNaN()])
     best = tuner.get_best_hyperparameters(1)[0]
     genotype = hypermodel.genotype(best.get("genotype_seed"))
-    genotype.save(pathlib.Path(directory) / "best_genotype.json")
+    genotype.save(directory / "best_genotype.json")
     return genotype, tuner
