@@ -5,6 +5,7 @@
 """
 
 from egs_keras import layers
+from egs_keras import metrics
 from egs_keras import models
 from egs_keras import ops
 from egs_keras import search_space

@@ -191,7 +191,22 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
                 self._probabilities_of(logits), self.num_samples
             )
         # The step is the value the increment read, so no replica can see it already advanced.
-        step = self.sample_count.assign_add(1) - 1
+        return self._draw(logits, self.sample_count.assign_add(1) - 1)
+
+    def draw(self, step, inputs=None):
+        """The training code of sample number `step`, without advancing the sample counter.
+
+        The same step gives the same code, so a caller can reuse one architecture sample in
+        several places (`EGSRNNCell` draws one code per sequence this way, at every time step
+        of it) and advance `sample_count` itself.
+
+        >>> selector = EnsembleGumbelSoftmax(num_samples=2, logits_shape=(5,), seed=1)
+        >>> bool(tf.reduce_all(selector.draw(3) == selector.draw(3)))
+        True
+        """
+        return self._draw(self._logits_for(inputs), step)
+
+    def _draw(self, logits, step):
         return estimator.ensemble_gumbel_softmax(
             logits,
             self.num_samples,

@@ -2,4 +2,6 @@
 
 from egs_keras.models import complexity
 from egs_keras.models.evaluation_network import EvaluationNetwork
+from egs_keras.models.language_model import RecurrentLanguageModel
+from egs_keras.models.language_model import RecurrentSearchModel
 from egs_keras.models.search_network import EGSSearchNetwork

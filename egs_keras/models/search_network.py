@@ -9,20 +9,14 @@ from egs_keras import search_space
 from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
+from egs_keras.models.architecture_search import ArchitectureSearch
+from egs_keras.models.architecture_search import check_search_mode
+from egs_keras.models.architecture_search import in_symbolic_scope
 from egs_keras.ops import code_distribution
-
-SEARCH_MODES = ("joint", "bilevel")
-
-try:  # Keras traces the whole network once just to learn its output shape; we know it.
-    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
-except ImportError:  # pragma: no cover - other Keras versions: pay for the extra trace
-
-    def in_symbolic_scope():
-        return False
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class EGSSearchNetwork(keras.Model):
+class EGSSearchNetwork(ArchitectureSearch, keras.Model):
     """Stem, `num_cells` EGS cells (reductions at 1/3 and 2/3 of the depth), classifier.
 
     The architecture is two `EnsembleGumbelSoftmax` decisions with logits `[num_edges, K]`,
@@ -89,9 +83,7 @@ class EGSSearchNetwork(keras.Model):
             raise _validation.invalid(
                 "num_samples", f"at most the number of primitives ({len(self.primitives)}); "
                 "more samples cannot switch on more operations", num_samples)
-        if search_mode not in SEARCH_MODES:
-            raise _validation.invalid("search_mode", f"one of {list(SEARCH_MODES)}", search_mode)
-        self.search_mode = search_mode
+        self.search_mode = check_search_mode(search_mode)
         self.temperature = temperature
         self.op_costs = op_costs
         self.effectiveness_weight = effectiveness_weight
@@ -100,7 +92,7 @@ class EGSSearchNetwork(keras.Model):
         self.stem_multiplier = _validation.check_positive_int("stem_multiplier", stem_multiplier)
         self.seed = int(seed)
         self.replica_sampling = replica_sampling
-        self.arch_optimizer = None
+        self.genotype_kind, self.genotype_inputs = "cnn", 2
 
         self.stem = keras.layers.Conv2D(stem_multiplier * filters, 3, padding="same",
                                         use_bias=False, name="stem_conv")
@@ -164,98 +156,6 @@ class EGSSearchNetwork(keras.Model):
             s0, s1 = s1, cell([s0, s1], cell_codes, training=training)
         return self.classifier(tf.reduce_mean(s1, axis=[1, 2]))
 
-    @property
-    def arch_variables(self):
-        """The architecture logits α (normal, reduce)."""
-        return [d.logits for d in self.decisions.values()]
-
-    @property
-    def network_variables(self):
-        """All trainable weights except α."""
-        arch = {id(v) for v in self.arch_variables}
-        return [v for v in self.trainable_variables if id(v) not in arch]
-
-    def compile(self, optimizer="sgd", arch_optimizer=None, **kwargs):
-        """Keras `compile` plus `arch_optimizer` for α (default: Adam 3e-4, β1 = 0.5, DARTS)."""
-        super().compile(optimizer=optimizer, **kwargs)
-        if arch_optimizer is None:
-            arch_optimizer = keras.optimizers.Adam(3e-4, beta_1=0.5, weight_decay=1e-3)
-        self.arch_optimizer = keras.optimizers.get(arch_optimizer)
-        self.arch_optimizer.build(self.arch_variables)
-        self.optimizer.build(self.network_variables)
-
-    def get_compile_config(self):
-        """Keras' compile config plus `arch_optimizer`, so `.keras` files restore both."""
-        config = super().get_compile_config()
-        if config is not None and self.arch_optimizer is not None:
-            config["arch_optimizer"] = keras.saving.serialize_keras_object(self.arch_optimizer)
-        return config
-
-    def compile_from_config(self, config):
-        """Recompiles a loaded model (Keras skips models with a custom `compile`)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-
-    def train_step(self, data):
-        if self.search_mode == "bilevel":
-            if not (isinstance(data, (tuple, list)) and len(data) == 2
-                    and isinstance(data[0], (tuple, list))):
-                raise ValueError(
-                    "search_mode='bilevel' expects batches ((x_train, y_train), (x_val, "
-                    "y_val)), e.g. tf.data.Dataset.zip((train, val)); got another structure.")
-            train, val = data
-            self._gradient_step(val, self.arch_variables, self.arch_optimizer, track=False)
-            x, y, y_pred, sample_weight = self._gradient_step(
-                train, self.network_variables, self.optimizer, track=True)
-        else:
-            x, y, y_pred, sample_weight = self._gradient_step(
-                data, self.trainable_variables, None, track=True)
-        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        return {**logs, **self.architecture_statistics()}
-
-    def _gradient_step(self, data, variables, optimizer, track):
-        """One forward/backward pass; `optimizer=None` means joint: each optimizer gets its own
-        variables' gradients from the same pass."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        scaler = optimizer or self.optimizer
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                     training=True)
-            if track:
-                self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-            loss = scaler.scale_loss(loss)
-        pairs = list(zip(tape.gradient(loss, variables), variables, strict=True))
-        if optimizer is not None:
-            optimizer.apply_gradients(pairs)
-        else:
-            # The loss was scaled for `optimizer` (mixed precision); loss scaling is linear, so
-            # re-scale α's gradients to what `arch_optimizer` expects.
-            ratio = self.arch_optimizer.scale_loss(1.0) / self.optimizer.scale_loss(1.0)
-            arch = {id(v) for v in self.arch_variables}
-            self.optimizer.apply_gradients([p for p in pairs if id(p[1]) not in arch])
-            self.arch_optimizer.apply_gradients(
-                [(None if g is None else g * ratio, v) for g, v in pairs if id(v) in arch])
-        return x, y, y_pred, sample_weight
-
-    def probabilities(self):
-        """{cell type: p of every edge, [num_edges, K] float32 tensor}."""
-        return {t: d.probabilities() for t, d in self.decisions.items()}
-
-    def architecture_statistics(self):
-        """Scalars describing α: temperature, entropy, expected active ops, parameter-free ops."""
-        probs = self.probabilities()
-        stacked = tf.concat(list(probs.values()), axis=0)
-        entropy = -tf.reduce_sum(stacked * tf.math.log(tf.maximum(stacked, 1e-12)), axis=-1)
-        inclusion = code_distribution.inclusion_probability(stacked, self.num_samples)
-        normal_code = code_distribution.most_probable_code(probs["normal"], self.num_samples)
-        free = tf.constant(self._parameter_free_mask(), tf.float32)
-        return {
-            "temperature": tf.convert_to_tensor(self.decisions["normal"].temperature_variable),
-            "alpha_entropy": tf.reduce_mean(entropy),
-            "active_ops": tf.reduce_mean(tf.reduce_sum(inclusion, axis=-1)),
-            "parameter_free_ops": tf.reduce_sum(normal_code * free),
-        }
-
     def _parameter_free_mask(self):
         """1 for primitives without weights in a normal cell (`none` excluded)."""
         normal_cell = next((c for c in self.cells if not c.reduction), self.cells[0])
@@ -263,9 +163,9 @@ class EGSSearchNetwork(keras.Model):
         return np.array([1.0 if k in candidates and not candidates[k].trainable_weights else 0.0
                          for k in range(len(self.primitives))])
 
-    def genotype(self, strategy="most_probable", seed=None):
-        """Derives the genotype (see `search_space.derive_genotype`)."""
-        probs = {t: np.asarray(p) for t, p in self.probabilities().items()}
-        return search_space.derive_genotype(
-            probs, self.num_samples, kind="cnn", primitives=self.primitives,
-            strategy=strategy, seed=seed, num_inputs=2)
+    def extra_statistics(self, probabilities):
+        """`parameter_free_ops`: operations without weights in the most probable normal cell."""
+        normal_code = code_distribution.most_probable_code(probabilities["normal"],
+                                                           self.num_samples)
+        free = tf.constant(self._parameter_free_mask(), tf.float32)
+        return {"parameter_free_ops": tf.reduce_sum(normal_code * free)}

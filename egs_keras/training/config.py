@@ -16,8 +16,8 @@ from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.layers.egs_mixed_op import EXECUTION_MODES
+from egs_keras.models.architecture_search import SEARCH_MODES
 from egs_keras.models.evaluation_network import STEMS
-from egs_keras.models.search_network import SEARCH_MODES
 
 
 def default_config():

@@ -1,0 +1,186 @@
+"""`EGSRNNCell`: the searched recurrent cell (DARTS' recurrent space, EGS codes on its edges)."""
+
+import keras
+import tensorflow as tf
+
+from egs_keras import _validation
+from egs_keras import search_space
+from egs_keras.layers import highway_cell
+from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
+
+EXECUTION_MODES = ("dense", "sparse")
+
+
+@keras.saving.register_keras_serializable(package="egs_keras")
+class EGSRNNCell(highway_cell.HighwayCell):
+    """A recurrent search cell: a DAG over `num_nodes` nodes whose every edge carries an EGS code.
+
+    Nodes, as DARTS counts them (paper: 12): the inputs x_t and h_{t−1}; the first node
+    s₀ = h + σ(c̃) ⊙ (tanh(g) − h) with [c̃, g] = [x, h]·W₀ (the ENAS / DARTS highway form of
+    "tanh(W_x·x + W_h·h)"); `num_nodes − 4` searched nodes; the output h_t, the mean of the
+    searched nodes. Node j sums, over every earlier node i and every operation k switched on in
+    the code a^(i,j), the highway s_i + c ⊙ (f_k(g) − s_i) with [c̃, g] = s_i·W_j (one matrix per
+    node, shared by its incoming edges). Each node (s₀ included) is batch-normalised without
+    affine parameters during the search, as in DARTS.
+
+    The cell owns its architecture: an `EnsembleGumbelSoftmax` (`cell.decision`) with logits
+    `[num_edges, K]`. In training one code is drawn per sequence and used at every time step:
+    the noise is seeded by (seed, sequence counter, replica) and the counter advances after
+    each sequence, through the `reset_dropout_mask` hook that `keras.layers.RNN` calls after
+    every call. (Calling the cell step by step outside `keras.layers.RNN`: call
+    `cell.reset_dropout_mask()` after each sequence.) In inference the cell uses the most
+    probable code.
+
+    Execution modes: "dense" computes every edge and activation and weights them by the code
+    (exact straight-through gradient for every entry); "sparse" runs the matrix product, the
+    gate and the activations only for the edges with at least one operation switched on (the
+    rest contribute nothing and their entries get no gradient; the logits still do, through
+    the active entries). Activations are cheap next to the products, so sparse mode saves the
+    products of the edges coded `none` — few with the paper's M = 4 of 5 operations, about
+    (1 − p_none)^M of them.
+
+    Args:
+        units: hidden size (DARTS search: 300).
+        num_nodes: nodes as the paper counts them (12: x, h, s₀, 8 searched, output); ≥ 5.
+        primitives: operations on the edges: `none` and activations from `tanh`, `relu`,
+            `sigmoid`, `identity`.
+        num_samples: M of the Ensemble Gumbel-Softmax (paper: 4).
+        temperature, op_costs, effectiveness_weight, replica_sampling: see
+            `EnsembleGumbelSoftmax`.
+        execution: "dense" or "sparse".
+        batch_norm: normalise the nodes (search default, as DARTS).
+        dropout, recurrent_dropout, kernel_initializer: see `HighwayCell` (variational masks).
+        seed: seed of the logits' initialisation, the Gumbel noise and the dropout masks.
+
+    Call arguments:
+        inputs: `[batch, features]`, one time step.
+        states: `[h]`, `[batch, units]`.
+        training: draw codes, apply dropout, use batch statistics.
+
+    Example:
+
+    >>> cell = EGSRNNCell(units=16, num_nodes=6, num_samples=2, seed=0)
+    >>> layer = keras.layers.RNN(cell, return_sequences=True)
+    >>> layer(tf.zeros([4, 7, 8]), training=True).shape
+    TensorShape([4, 7, 16])
+    >>> cell.genotype().cells["recurrent"].num_inputs
+    1
+
+    Reference:
+        Liu et al., "DARTS: Differentiable Architecture Search", ICLR 2019 (recurrent space);
+        Chang et al., arXiv:1905.01786 (EGS).
+    """
+
+    def __init__(self, units, num_nodes=12, primitives=search_space.RNN_PRIMITIVES,
+                 num_samples=4, temperature=1.0, op_costs=None, effectiveness_weight=0.5,
+                 execution="dense", batch_norm=True, dropout=0.0, recurrent_dropout=0.0,
+                 kernel_initializer=None, seed=0, replica_sampling="independent", **kwargs):
+        super().__init__(units, dropout, recurrent_dropout, kernel_initializer, seed, **kwargs)
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 5:
+            raise _validation.invalid(
+                "num_nodes", "an integer >= 5 (x, h, the first node, at least one searched "
+                "node, the output)", num_nodes)
+        self.num_nodes = num_nodes
+        self.primitives = highway_cell.check_activation_names(primitives)
+        self.num_samples = _validation.check_positive_int("num_samples", num_samples)
+        if self.num_samples > len(self.primitives):
+            raise _validation.invalid("num_samples", f"at most the number of primitives "
+                                      f"({len(self.primitives)})", num_samples)
+        if execution not in EXECUTION_MODES:
+            raise _validation.invalid("execution", f"one of {list(EXECUTION_MODES)}", execution)
+        self.execution = execution
+        self.batch_norm = bool(batch_norm)
+        self.temperature = temperature
+        self.op_costs = op_costs
+        self.effectiveness_weight = effectiveness_weight
+        self.replica_sampling = replica_sampling
+        self.edges = search_space.edges(self.num_intermediate, num_inputs=1)
+        self.decision = EnsembleGumbelSoftmax(
+            self.num_samples, temperature, op_costs, effectiveness_weight,
+            logits_shape=(len(self.edges), len(self.primitives)),
+            logits_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed),
+            seed=seed, replica_sampling=replica_sampling, name="recurrent_alphas")
+        self.norms = [keras.layers.BatchNormalization(center=False, scale=False, momentum=0.9,
+                                                      epsilon=1e-5, name=f"node_{j}_norm")
+                      for j in range(self.num_intermediate + 1)] if self.batch_norm else []
+        active = [k for k, name in enumerate(self.primitives) if name != search_space.NONE]
+        self._active_columns = active
+        self._activations = [highway_cell.ACTIVATIONS[self.primitives[k]] for k in active]
+
+    @property
+    def num_intermediate(self):
+        """The searched nodes (the paper's count minus x, h, s₀ and the output)."""
+        return self.num_nodes - 4
+
+    @property
+    def num_kernels(self):
+        return self.num_intermediate
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_nodes=self.num_nodes, primitives=list(self.primitives),
+                      num_samples=self.num_samples, temperature=self.temperature,
+                      op_costs=self.op_costs, effectiveness_weight=self.effectiveness_weight,
+                      execution=self.execution, batch_norm=self.batch_norm,
+                      replica_sampling=self.replica_sampling)
+        return config
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.decision.build()
+        for norm in self.norms:
+            norm.build((None, self.units))
+
+    def call(self, inputs, states, training=None):
+        state = states[0] if isinstance(states, (list, tuple)) else states
+        if training:
+            codes = self.decision.draw(self.decision.sample_count.value)
+        else:
+            codes = self.decision.most_probable_code()
+        codes = tf.cast(codes, self.compute_dtype)
+        nodes = [self._normalize(0, self.first_node(inputs, state, training), training)]
+        offset = 0
+        for j in range(self.num_intermediate):
+            rows = codes[offset:offset + j + 1]
+            offset += j + 1
+            node = self._node(tf.stack(nodes), rows, j, training)
+            nodes.append(self._normalize(j + 1, node, training))
+        output = tf.add_n(nodes[1:]) / float(self.num_intermediate)
+        return output, [output]
+
+    def _node(self, sources, rows, j, training):
+        """Σ_i Σ_k a_ik (s_i + c_i ⊙ (f_k(g_i) − s_i)) over the sources `[n, batch, units]`."""
+        if self.execution == "sparse":
+            on = tf.reduce_sum(tf.gather(rows, self._active_columns, axis=1), axis=1) > 0
+            index = tf.reshape(tf.where(on), [-1])
+            sources, rows = tf.gather(sources, index), tf.gather(rows, index)
+        gate, candidate = self.gates(sources, j, training)
+        weights = tf.gather(rows, self._active_columns, axis=1)[:, :, tf.newaxis, tf.newaxis]
+        activated = tf.stack([f(candidate) for f in self._activations], axis=1)
+        # Σ_k a_k (s + c(f_k − s)) = n·s + c(Σ_k a_k f_k − n·s), n = Σ_k a_k: one pass per edge.
+        count = tf.reduce_sum(weights, axis=1)
+        mixed = tf.reduce_sum(weights * activated, axis=1)
+        return tf.reduce_sum(count * sources + gate * (mixed - count * sources), axis=0)
+
+    def _normalize(self, j, node, training):
+        return self.norms[j](node, training=training) if self.norms else node
+
+    def reset_dropout_mask(self):
+        """Clears the dropout masks and moves on to the next sequence's architecture sample."""
+        super().reset_dropout_mask()
+        self.decision.sample_count.assign_add(1)
+
+    @property
+    def arch_variables(self):
+        """The architecture logits α `[num_edges, K]`."""
+        return [self.decision.logits]
+
+    def probabilities(self):
+        """p of every edge, `[num_edges, K]`."""
+        return self.decision.probabilities()
+
+    def genotype(self, strategy="most_probable", seed=None):
+        """The derived recurrent genotype (see `search_space.derive_genotype`)."""
+        return search_space.derive_genotype(
+            {"recurrent": self.probabilities().numpy()}, self.num_samples, kind="rnn",
+            primitives=self.primitives, strategy=strategy, seed=seed, num_inputs=1)

@@ -1,0 +1,155 @@
+"""`ArchitectureSearch`: what every EGS search model adds to `keras.Model` (CNN and RNN).
+
+A search model owns `decisions`, a dict {cell type: `EnsembleGumbelSoftmax` owning logits
+`[num_edges, K]`}, and sets `search_mode`, `num_samples`, `primitives`, `genotype_kind` and
+`genotype_inputs`. The mixin gives it:
+
+* `compile(..., arch_optimizer=...)` and `.keras` round trips of both optimizers;
+* `train_step` in two modes: "joint" (the paper: one backward pass on a training batch, the
+  weights updated by `optimizer`, the logits by `arch_optimizer`) and "bilevel" (DARTS first
+  order: the logits step on a validation batch, then the weights on a training batch; fit on
+  `((x_train, y_train), (x_val, y_val))` batches, e.g. `tf.data.Dataset.zip((train, val))`);
+* `arch_variables` / `network_variables`, `probabilities()`, `architecture_statistics()`
+  (logged every step: `temperature`, `alpha_entropy`, `active_ops`) and `genotype()`.
+
+Usage: `class MySearchModel(ArchitectureSearch, keras.Model)`.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from egs_keras import _validation
+from egs_keras import search_space
+from egs_keras.ops import code_distribution
+
+SEARCH_MODES = ("joint", "bilevel")
+
+try:  # Keras traces a whole network once just to learn its output shape; we know it.
+    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+except ImportError:  # pragma: no cover - other Keras versions: pay for the extra trace
+
+    def in_symbolic_scope():
+        return False
+
+
+def check_search_mode(search_mode):
+    if search_mode not in SEARCH_MODES:
+        raise _validation.invalid("search_mode", f"one of {list(SEARCH_MODES)}", search_mode)
+    return search_mode
+
+
+class ArchitectureSearch:
+    """Mixin for `keras.Model` subclasses that search an architecture (see the module doc)."""
+
+    arch_optimizer = None
+
+    @property
+    def arch_variables(self):
+        """The architecture logits α, one tensor per cell type."""
+        return [d.logits for d in self.decisions.values()]
+
+    @property
+    def network_variables(self):
+        """All trainable weights except α."""
+        arch = {id(v) for v in self.arch_variables}
+        return [v for v in self.trainable_variables if id(v) not in arch]
+
+    def compile(self, optimizer="sgd", arch_optimizer=None, **kwargs):
+        """Keras `compile` plus `arch_optimizer` for α (default: Adam 3e-4, β1 = 0.5, DARTS)."""
+        super().compile(optimizer=optimizer, **kwargs)
+        if arch_optimizer is None:
+            arch_optimizer = keras.optimizers.Adam(3e-4, beta_1=0.5, weight_decay=1e-3)
+        self.arch_optimizer = keras.optimizers.get(arch_optimizer)
+        self.arch_optimizer.build(self.arch_variables)
+        self.optimizer.build(self.network_variables)
+
+    def get_compile_config(self):
+        """Keras' compile config plus `arch_optimizer`, so `.keras` files restore both."""
+        config = super().get_compile_config()
+        if config is not None and self.arch_optimizer is not None:
+            config["arch_optimizer"] = keras.saving.serialize_keras_object(self.arch_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model (Keras skips models with a custom `compile`)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
+    def train_step(self, data):
+        if self.search_mode == "bilevel":
+            if not (isinstance(data, (tuple, list)) and len(data) == 2
+                    and isinstance(data[0], (tuple, list))):
+                raise ValueError(
+                    "search_mode='bilevel' expects batches ((x_train, y_train), (x_val, "
+                    "y_val)), e.g. tf.data.Dataset.zip((train, val)); got another structure.")
+            train, val = data
+            self._gradient_step(val, self.arch_variables, self.arch_optimizer, "validation")
+            x, y, y_pred, sample_weight = self._gradient_step(
+                train, self.network_variables, self.optimizer, "train")
+        else:
+            x, y, y_pred, sample_weight = self._gradient_step(
+                data, self.trainable_variables, None, "train")
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return {**logs, **self.architecture_statistics()}
+
+    def search_forward(self, x, stream):
+        """The training forward pass on a batch of `stream` ("train" or "validation");
+        models that keep per-stream state (language models) override it."""
+        del stream
+        return self(x, training=True)
+
+    def _gradient_step(self, data, variables, optimizer, stream):
+        """One forward/backward pass; `optimizer=None` means joint: each optimizer gets its own
+        variables' gradients from the same pass."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        scaler = optimizer or self.optimizer
+        with tf.GradientTape() as tape:
+            y_pred = self.search_forward(x, stream)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=True)
+            if stream == "train":
+                self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            loss = scaler.scale_loss(loss)
+        pairs = list(zip(tape.gradient(loss, variables), variables, strict=True))
+        if optimizer is not None:
+            optimizer.apply_gradients(pairs)
+        else:
+            # The loss was scaled for `optimizer` (mixed precision); loss scaling is linear, so
+            # re-scale α's gradients to what `arch_optimizer` expects.
+            ratio = self.arch_optimizer.scale_loss(1.0) / self.optimizer.scale_loss(1.0)
+            arch = {id(v) for v in self.arch_variables}
+            self.optimizer.apply_gradients([p for p in pairs if id(p[1]) not in arch])
+            self.arch_optimizer.apply_gradients(
+                [(None if g is None else g * ratio, v) for g, v in pairs if id(v) in arch])
+        return x, y, y_pred, sample_weight
+
+    def probabilities(self):
+        """{cell type: p of every edge, [num_edges, K] float32 tensor}."""
+        return {t: d.probabilities() for t, d in self.decisions.items()}
+
+    def architecture_statistics(self):
+        """Scalars describing α: τ, mean entropy of p per edge (nats), expected active
+        operations per edge (Σ_k 1 − (1 − p_k)^M), plus the model's `extra_statistics`."""
+        probs = self.probabilities()
+        stacked = tf.concat(list(probs.values()), axis=0)
+        entropy = -tf.reduce_sum(stacked * tf.math.log(tf.maximum(stacked, 1e-12)), axis=-1)
+        inclusion = code_distribution.inclusion_probability(stacked, self.num_samples)
+        first = next(iter(self.decisions.values()))
+        return {
+            "temperature": tf.convert_to_tensor(first.temperature_variable),
+            "alpha_entropy": tf.reduce_mean(entropy),
+            "active_ops": tf.reduce_mean(tf.reduce_sum(inclusion, axis=-1)),
+            **self.extra_statistics(probs),
+        }
+
+    def extra_statistics(self, probabilities):
+        """Model-specific scalars logged with the architecture statistics (default none)."""
+        del probabilities
+        return {}
+
+    def genotype(self, strategy="most_probable", seed=None):
+        """Derives the genotype (see `search_space.derive_genotype`)."""
+        probs = {t: np.asarray(p) for t, p in self.probabilities().items()}
+        return search_space.derive_genotype(
+            probs, self.num_samples, kind=self.genotype_kind, primitives=self.primitives,
+            strategy=strategy, seed=seed, num_inputs=self.genotype_inputs)
