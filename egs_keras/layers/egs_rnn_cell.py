@@ -20,8 +20,16 @@ class EGSRNNCell(highway_cell.HighwayCell):
     "tanh(W_x·x + W_h·h)"); `num_nodes − 4` searched nodes; the output h_t, the mean of the
     searched nodes. Node j sums, over every earlier node i and every operation k switched on in
     the code a^(i,j), the highway s_i + c ⊙ (f_k(g) − s_i) with [c̃, g] = s_i·W_j (one matrix per
-    node, shared by its incoming edges). Each node (s₀ included) is batch-normalised without
-    affine parameters during the search, as in DARTS.
+    node, shared by its incoming edges). With `renormalize` (the default) the node is the mean of
+    those highways instead of their sum: a binary code may switch on several operations per
+    edge (DARTS' softmax weights sum to 1), and a sum then grows the state at every time step
+    until it overflows wherever batch norm uses its running statistics (inference); the mean
+    is also what `GenotypeRNNCell` computes. Each node (s₀ included) is batch-normalised
+    without affine parameters during the search, as in DARTS, always with the statistics of
+    the current batch and time step (like the CNN search cells): running statistics would mix
+    the many sampled architectures of training and fail the most probable one used in
+    inference — the state then grows over time steps until it overflows. Evaluate a search
+    cell on batches of several rows.
 
     The cell owns its architecture: an `EnsembleGumbelSoftmax` (`cell.decision`) with logits
     `[num_edges, K]`. In training one code is drawn per sequence and used at every time step:
@@ -48,7 +56,9 @@ class EGSRNNCell(highway_cell.HighwayCell):
         temperature, op_costs, effectiveness_weight, replica_sampling: see
             `EnsembleGumbelSoftmax`.
         execution: "dense" or "sparse".
-        batch_norm: normalise the nodes (search default, as DARTS).
+        renormalize: average the active highways of a node (True) or sum them (False; the
+            count is constant in the backward pass).
+        batch_norm: normalise the nodes with batch statistics (search default, as DARTS).
         dropout, recurrent_dropout, kernel_initializer: see `HighwayCell` (variational masks).
         seed: seed of the logits' initialisation, the Gumbel noise and the dropout masks.
 
@@ -73,8 +83,9 @@ class EGSRNNCell(highway_cell.HighwayCell):
 
     def __init__(self, units, num_nodes=12, primitives=search_space.RNN_PRIMITIVES,
                  num_samples=4, temperature=1.0, op_costs=None, effectiveness_weight=0.5,
-                 execution="dense", batch_norm=True, dropout=0.0, recurrent_dropout=0.0,
-                 kernel_initializer=None, seed=0, replica_sampling="independent", **kwargs):
+                 execution="dense", renormalize=True, batch_norm=True, dropout=0.0,
+                 recurrent_dropout=0.0, kernel_initializer=None, seed=0,
+                 replica_sampling="independent", **kwargs):
         super().__init__(units, dropout, recurrent_dropout, kernel_initializer, seed, **kwargs)
         if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 5:
             raise _validation.invalid(
@@ -89,6 +100,7 @@ class EGSRNNCell(highway_cell.HighwayCell):
         if execution not in EXECUTION_MODES:
             raise _validation.invalid("execution", f"one of {list(EXECUTION_MODES)}", execution)
         self.execution = execution
+        self.renormalize = bool(renormalize)
         self.batch_norm = bool(batch_norm)
         self.temperature = temperature
         self.op_costs = op_costs
@@ -100,9 +112,6 @@ class EGSRNNCell(highway_cell.HighwayCell):
             logits_shape=(len(self.edges), len(self.primitives)),
             logits_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed),
             seed=seed, replica_sampling=replica_sampling, name="recurrent_alphas")
-        self.norms = [keras.layers.BatchNormalization(center=False, scale=False, momentum=0.9,
-                                                      epsilon=1e-5, name=f"node_{j}_norm")
-                      for j in range(self.num_intermediate + 1)] if self.batch_norm else []
         active = [k for k, name in enumerate(self.primitives) if name != search_space.NONE]
         self._active_columns = active
         self._activations = [highway_cell.ACTIVATIONS[self.primitives[k]] for k in active]
@@ -121,15 +130,14 @@ class EGSRNNCell(highway_cell.HighwayCell):
         config.update(num_nodes=self.num_nodes, primitives=list(self.primitives),
                       num_samples=self.num_samples, temperature=self.temperature,
                       op_costs=self.op_costs, effectiveness_weight=self.effectiveness_weight,
-                      execution=self.execution, batch_norm=self.batch_norm,
+                      execution=self.execution, renormalize=self.renormalize,
+                      batch_norm=self.batch_norm,
                       replica_sampling=self.replica_sampling)
         return config
 
     def build(self, input_shape):
         super().build(input_shape)
         self.decision.build()
-        for norm in self.norms:
-            norm.build((None, self.units))
 
     def call(self, inputs, states, training=None):
         state = states[0] if isinstance(states, (list, tuple)) else states
@@ -138,13 +146,13 @@ class EGSRNNCell(highway_cell.HighwayCell):
         else:
             codes = self.decision.most_probable_code()
         codes = tf.cast(codes, self.compute_dtype)
-        nodes = [self._normalize(0, self.first_node(inputs, state, training), training)]
+        nodes = [self._normalize(self.first_node(inputs, state, training))]
         offset = 0
         for j in range(self.num_intermediate):
             rows = codes[offset:offset + j + 1]
             offset += j + 1
             node = self._node(tf.stack(nodes), rows, j, training)
-            nodes.append(self._normalize(j + 1, node, training))
+            nodes.append(self._normalize(node))
         output = tf.add_n(nodes[1:]) / float(self.num_intermediate)
         return output, [output]
 
@@ -160,10 +168,16 @@ class EGSRNNCell(highway_cell.HighwayCell):
         # Σ_k a_k (s + c(f_k − s)) = n·s + c(Σ_k a_k f_k − n·s), n = Σ_k a_k: one pass per edge.
         count = tf.reduce_sum(weights, axis=1)
         mixed = tf.reduce_sum(weights * activated, axis=1)
-        return tf.reduce_sum(count * sources + gate * (mixed - count * sources), axis=0)
+        node = tf.reduce_sum(count * sources + gate * (mixed - count * sources), axis=0)
+        if self.renormalize:
+            node = node / tf.maximum(tf.stop_gradient(tf.reduce_sum(count)), 1.0)
+        return node
 
-    def _normalize(self, j, node, training):
-        return self.norms[j](node, training=training) if self.norms else node
+    def _normalize(self, node):
+        if not self.batch_norm:
+            return node
+        mean, variance = tf.nn.moments(node, axes=[0], keepdims=True)
+        return (node - mean) * tf.math.rsqrt(variance + 1e-5)
 
     def reset_dropout_mask(self):
         """Clears the dropout masks and moves on to the next sequence's architecture sample."""

@@ -71,6 +71,8 @@ class RecurrentLanguageModel(keras.Model):
             cell = keras.saving.deserialize_keras_object(cell)
         if not hasattr(cell, "state_size"):
             raise _validation.invalid("cell", "a Keras RNN cell (with `state_size`)", cell)
+        if not cell.built:  # a stable variable path, so checkpoints fit any instance
+            cell.name = "cell"
         self.cell = cell
         units = cell.state_size if isinstance(cell.state_size, int) else cell.state_size[0]
         self.embedding_dim = _validation.check_positive_int(
