@@ -215,6 +215,21 @@ def published_genotype(name):
     return Genotype.from_json((folder / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def load_genotype(reference):
+    """A genotype from a `Genotype`, a JSON file path or a published name ("darts_v2")."""
+    if isinstance(reference, Genotype):
+        return reference
+    path = pathlib.Path(str(reference))
+    if path.suffix == ".json" or path.exists():
+        if not path.is_file():
+            raise ValueError(
+                f"Received genotype={str(reference)!r}, but there is no such file. Expected a "
+                "genotype JSON written by egs-search (<workdir>/genotype.json) or a published "
+                "name such as 'darts_v2'.")
+        return Genotype.load(path)
+    return published_genotype(str(reference))
+
+
 def derive_genotype(
     probabilities, num_samples, *, kind="cnn", primitives=None, strategy="most_probable",
     num_inputs=None, seed=None,

@@ -26,8 +26,9 @@ def main(argv):
                                     STRATEGY.value)
     summary.pop("genotype")
     print(json.dumps(summary, indent=2))
+    exported = ", SavedModel: export/" if "export" in summary else ""
     print(f"Work directory: {WORKDIR.value} (genotype: search/genotype.json, pictures: "
-          "search/cells/, SavedModel: export/)")
+          f"search/cells/{exported})")
 
 
 def run_main():

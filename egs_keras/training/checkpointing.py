@@ -26,9 +26,11 @@ class RunCheckpoint:
         model: a compiled Keras model; its `optimizer` (and `arch_optimizer`, if any) are
             built here so their slots exist before a restore.
         max_to_keep: how many recent checkpoints to keep.
+        extra: more trackables to save and restore, {name: trackable} (e.g. the state of
+            `WeightAveraging`).
     """
 
-    def __init__(self, directory, model, max_to_keep=2):
+    def __init__(self, directory, model, max_to_keep=2, extra=None):
         self.directory = str(directory)
         self.model = model
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
@@ -38,7 +40,7 @@ class RunCheckpoint:
         if len(variables) != len(model.variables):
             raise ValueError("The model has several variables with the same path; give its "
                              "layers unique names so that checkpoints can tell them apart.")
-        trackables = {"model_variables": variables, "epoch": self.epoch}
+        trackables = {"model_variables": variables, "epoch": self.epoch, **(extra or {})}
         for name in ("optimizer", "arch_optimizer"):
             optimizer = getattr(model, name, None)
             if optimizer is not None:

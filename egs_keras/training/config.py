@@ -23,6 +23,7 @@ from egs_keras.models.evaluation_network import STEMS
 def default_config():
     """The paper's CIFAR-10 settings (search at M = 7, evaluation of 20 cells × 36 filters)."""
     config = ml_collections.ConfigDict()
+    config.task = "cnn"                   # "cnn": image cells; "rnn": default_rnn_config()
     config.seed = 0
 
     config.data = ml_collections.ConfigDict()
@@ -75,9 +76,74 @@ def default_config():
     return config
 
 
+def default_rnn_config():
+    """The paper's Penn Treebank settings: recurrent search at M = 4 (DARTS' search model, 300
+    units), evaluation with 850 units and NT-ASGD (DARTS' `train.py`)."""
+    config = ml_collections.ConfigDict()
+    config.task = "rnn"
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "egs_ptb"          # egs_ptb, egs_wikitext2 or egs_sentences
+    config.data.data_dir = ""
+
+    config.search = ml_collections.ConfigDict()
+    config.search.epochs = 50
+    config.search.batch_size = 256
+    config.search.eval_batch_size = 10
+    config.search.bptt = 35
+    config.search.units = 300              # embedding size = hidden size (tied weights)
+    config.search.num_nodes = 12           # x, h, s0, 8 searched nodes, output
+    config.search.primitives = list(search_space.RNN_PRIMITIVES)
+    config.search.num_samples = 4
+    config.search.effectiveness_weight = 0.5
+    config.search.op_costs = ""
+    config.search.execution = "dense"
+    config.search.search_mode = "joint"
+    config.search.replica_sampling = "independent"
+    config.search.temperature_schedule = "linear"
+    config.search.temperature_start = 5.0
+    config.search.temperature_end = 1.0
+    config.search.learning_rate = 20.0
+    config.search.weight_decay = 5e-7
+    config.search.clip_norm = 0.25
+    config.search.arch_learning_rate = 3e-3
+    config.search.arch_weight_decay = 1e-3
+    # Dropout rates (DARTS names): output (dropout), state (dropouth), cell input (dropoutx),
+    # embedding features (dropouti), whole words (dropoute).
+    config.search.output_dropout = 0.75
+    config.search.state_dropout = 0.25
+    config.search.cell_input_dropout = 0.75
+    config.search.input_dropout = 0.2
+    config.search.embedding_dropout = 0.0
+    config.search.derive = "most_probable"
+
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 1600
+    config.train.batch_size = 64
+    config.train.eval_batch_size = 10
+    config.train.bptt = 35
+    config.train.units = 850
+    config.train.learning_rate = 20.0
+    config.train.weight_decay = 8e-7
+    config.train.clip_norm = 0.25
+    config.train.averaging_patience = 5    # NT-ASGD's n; 0: plain SGD throughout
+    config.train.output_dropout = 0.75
+    config.train.state_dropout = 0.25
+    config.train.cell_input_dropout = 0.75
+    config.train.input_dropout = 0.2
+    config.train.embedding_dropout = 0.1
+    return config
+
+
 def validate_config(config):
     """Checks the fields the code relies on; returns `config` or raises a ValueError naming
     the field, the value and what was expected."""
+    task = config.get("task", "cnn")
+    if task not in ("cnn", "rnn"):
+        raise _validation.invalid("config.task", '"cnn" or "rnn"', task)
+    if task == "rnn":
+        return _validate_rnn_config(config)
     image_datasets.get_dataset(config.data.name)
     if config.data.image_size < 0:
         raise _validation.invalid("config.data.image_size", "0 or a positive integer",
@@ -95,6 +161,18 @@ def validate_config(config):
             hint="More samples cannot switch on more operations than there are.")
     _validation.check_unit_interval("config.search.effectiveness_weight",
                                     search.effectiveness_weight)
+    _check_search_choices(search)
+    for field in ("temperature_start", "temperature_end"):
+        _validation.check_positive_float(f"config.search.{field}", search[field])
+    if train.stem not in STEMS:
+        raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
+    if not 0.0 <= train.drop_path_rate < 1.0:
+        raise _validation.invalid("config.train.drop_path_rate", "a number in [0, 1)",
+                                  train.drop_path_rate)
+    return config
+
+
+def _check_search_choices(search):
     choices = [("execution", EXECUTION_MODES), ("search_mode", SEARCH_MODES),
                ("derive", ("most_probable", "sample")),
                ("replica_sampling", ("independent", "shared")),
@@ -103,11 +181,37 @@ def validate_config(config):
         if search[field] not in allowed:
             raise _validation.invalid(f"config.search.{field}", f"one of {list(allowed)}",
                                       search[field])
-    for field in ("temperature_start", "temperature_end"):
-        _validation.check_positive_float(f"config.search.{field}", search[field])
-    if train.stem not in STEMS:
-        raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
-    if not 0.0 <= train.drop_path_rate < 1.0:
-        raise _validation.invalid("config.train.drop_path_rate", "a number in [0, 1)",
-                                  train.drop_path_rate)
+
+
+_DROPOUTS = ("output_dropout", "state_dropout", "cell_input_dropout", "input_dropout",
+             "embedding_dropout")
+
+
+def _validate_rnn_config(config):
+    from egs_keras.data import text_corpora  # noqa: PLC0415 (TFDS builders: import on use)
+
+    if config.data.name not in text_corpora.CORPORA:
+        raise _validation.invalid("config.data.name", f"one of {list(text_corpora.CORPORA)}",
+                                  config.data.name)
+    search, train = config.search, config.train
+    for section, name in [(search, "search"), (train, "train")]:
+        for field in ("epochs", "batch_size", "eval_batch_size", "bptt", "units"):
+            _validation.check_positive_int(f"config.{name}.{field}", section[field])
+        for field in ("learning_rate", "clip_norm"):
+            _validation.check_positive_float(f"config.{name}.{field}", section[field])
+        for field in _DROPOUTS:
+            if not 0.0 <= section[field] < 1.0:
+                raise _validation.invalid(f"config.{name}.{field}", "a rate in [0, 1)",
+                                          section[field])
+    _validation.check_positive_int("config.search.num_samples", search.num_samples)
+    if search.num_samples > len(search.primitives):
+        raise _validation.invalid("config.search.num_samples", "at most the number of "
+                                  f"operations ({len(search.primitives)})", search.num_samples)
+    if search.num_nodes < 5:
+        raise _validation.invalid("config.search.num_nodes", "an integer >= 5",
+                                  search.num_nodes)
+    _check_search_choices(search)
+    if train.averaging_patience < 0:
+        raise _validation.invalid("config.train.averaging_patience", "0 (off) or a positive "
+                                  "integer", train.averaging_patience)
     return config

@@ -59,12 +59,17 @@ def write_config(config, directory):
     return path
 
 
-def run_callbacks_for(directory, model, tensorboard=True):
+def run_callbacks_for(directory, model, tensorboard=True, state_callbacks=()):
     """The checkpoint of a run in `directory` and the callbacks that record it, in the order
-    that keeps the last good checkpoint intact (the non-finite guard first)."""
+    that keeps the last good checkpoint intact (the non-finite guard first). Callbacks with
+    state of their own (`state_callbacks`, e.g. `WeightAveraging`) are checkpointed too and
+    run before the checkpoint is written."""
     directory = pathlib.Path(directory)
-    checkpoint = checkpointing.RunCheckpoint(directory / "checkpoints", model)
-    callbacks = [run_callbacks.StopOnNonFinite(checkpoint.directory),
+    extra = {}
+    for callback in state_callbacks:
+        extra.update(callback.trackables())
+    checkpoint = checkpointing.RunCheckpoint(directory / "checkpoints", model, extra=extra)
+    callbacks = [run_callbacks.StopOnNonFinite(checkpoint.directory), *state_callbacks,
                  checkpointing.CheckpointCallback(checkpoint),
                  keras.callbacks.CSVLogger(str(directory / "history.csv"), append=True)]
     if tensorboard:

@@ -20,6 +20,7 @@ from egs_keras.layers import operations
 from egs_keras.models import complexity
 from egs_keras.models.search_network import EGSSearchNetwork
 from egs_keras.training import callbacks as run_callbacks
+from egs_keras.training import language_runs
 from egs_keras.training import records
 from egs_keras.training import strategies
 from egs_keras.training import temperature
@@ -62,17 +63,6 @@ def _resolve_costs(search, primitives):
                                   "comma-separated numbers", costs) from None
 
 
-def temperature_schedule(search):
-    """The τ schedule of a search config: linear or exponential from start to end over the
-    search's epochs."""
-    kinds = {"linear": temperature.LinearAnnealing, "exponential": temperature.ExponentialAnnealing}
-    if search.temperature_schedule not in kinds:
-        raise _validation.invalid("search.temperature_schedule", f"one of {sorted(kinds)}",
-                                  search.temperature_schedule)
-    return kinds[search.temperature_schedule](
-        search.temperature_start, search.temperature_end, max(search.epochs - 1, 1))
-
-
 def build_search_model(config, steps_per_epoch):
     """The compiled `EGSSearchNetwork` of a config (create it inside a strategy's scope)."""
     search, spec = config.search, image_datasets.get_dataset(config.data.name)
@@ -101,7 +91,10 @@ def build_search_model(config, steps_per_epoch):
 
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) the search of `config` in `workdir`; returns the derived genotype,
-    also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`."""
+    also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`. A config of
+    task "rnn" searches a recurrent cell (`language_runs.run_language_search`)."""
+    if language_runs.is_language_task(config):
+        return language_runs.run_language_search(config, workdir, strategy)
     workdir = records.prepare_workdir(workdir)
     records.write_config(config, workdir)
     search, data = config.search, config.data
@@ -124,7 +117,7 @@ def run_search(config, workdir, strategy="default"):
             initial_epoch)
         batches, steps = tf.data.Dataset.zip((batches, valid_batches)), min(steps, valid_steps)
     validation = image_datasets.evaluation_batches(valid, spec, image_size, search.batch_size)
-    callbacks = [temperature.TemperatureScheduler(temperature_schedule(search)),
+    callbacks = [temperature.TemperatureScheduler(temperature.schedule_for(search)),
                  run_callbacks.ArchitectureRecorder(workdir, workdir / "logs"), *callbacks]
     if initial_epoch < search.epochs:
         model.fit(batches, epochs=search.epochs, initial_epoch=initial_epoch,

@@ -9,7 +9,6 @@ finished run only evaluates again.
 """
 
 import json
-import pathlib
 
 import keras
 import tensorflow as tf
@@ -19,29 +18,16 @@ from egs_keras.data import image_datasets
 from egs_keras.models import complexity
 from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.training import callbacks as run_callbacks
+from egs_keras.training import language_runs
 from egs_keras.training import records
 from egs_keras.training import strategies
-
-
-def load_genotype(reference):
-    """A genotype from a `Genotype`, a JSON file path or a published name ("darts_v2")."""
-    if isinstance(reference, search_space.Genotype):
-        return reference
-    path = pathlib.Path(str(reference))
-    if path.suffix == ".json" or path.exists():
-        if not path.is_file():
-            raise ValueError(
-                f"Received genotype={str(reference)!r}, but there is no such file. Expected a "
-                "genotype JSON written by egs-search (<workdir>/genotype.json) or a published "
-                "name such as 'darts_v2'.")
-        return search_space.Genotype.load(path)
-    return search_space.published_genotype(str(reference))
 
 
 def count_evaluation_network(config, genotype):
     """{"parameters", "parameters_with_auxiliary", "multiply_adds", "input_shape"} of the
     evaluation network of `config.train` for `genotype`, without training (`egs-count`)."""
-    model = build_evaluation_model(config, load_genotype(genotype), steps_per_epoch=1)
+    model = build_evaluation_model(config, search_space.load_genotype(genotype),
+                                   steps_per_epoch=1)
     return {"parameters": complexity.count_parameters(model),
             "parameters_with_auxiliary": complexity.count_parameters(model,
                                                                      include_auxiliary=True),
@@ -95,10 +81,13 @@ def build_evaluation_model(config, genotype, steps_per_epoch):
 def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) the network of `genotype` in `workdir`, evaluates it on the
     test split and returns {"test_accuracy", "test_loss", "parameters", "multiply_adds",
-    "model"}; the numbers are also written to `<workdir>/results.json`."""
+    "model"}; the numbers are also written to `<workdir>/results.json`. A config of task
+    "rnn" trains a language model (`language_runs.run_language_training`)."""
+    if language_runs.is_language_task(config):
+        return language_runs.run_language_training(config, workdir, genotype, strategy)
     workdir = records.prepare_workdir(workdir)
     train, data = config.train, config.data
-    genotype = load_genotype(genotype)
+    genotype = search_space.load_genotype(genotype)
     records.write_config(config, workdir)
     genotype.save(workdir / "genotype.json")
     spec = image_datasets.get_dataset(data.name)

@@ -1,0 +1,16 @@
+"""The paper's recurrent search on Penn Treebank: M = 4, joint optimisation, DARTS' search
+model (300 units, 12-node cell, batch 256, BPTT 35, SGD lr 20, 50 epochs).
+
+    egs-search --config=configs/ptb_search_m4.py --workdir=runs/ptb_search
+
+Data: ptb.train.txt, ptb.valid.txt, ptb.test.txt in <data_dir>/downloads/manual/ (or online).
+Hardware: one GPU (DARTS' first-order RNN search: about 0.5 GPU-day); a 2-core CPU takes days.
+Result to compare with: the paper's cell reaches 55.3 test perplexity after evaluation
+training (configs/ptb_eval.py).
+"""
+
+from egs_keras.training import config as base
+
+
+def get_config():
+    return base.default_rnn_config()
