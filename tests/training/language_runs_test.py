@@ -1,0 +1,84 @@
+"""Recurrent search and language-model training through the run functions and trainers."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from configs import rnn_demo
+from egs_keras.training import config as run_config
+from egs_keras.training import language_runs
+from egs_keras.training import pipeline
+from egs_keras.training import train_run
+
+ROOT = pathlib.Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def _tiny(data_dir, **train):
+    config = rnn_demo.get_config()
+    config.data.data_dir = data_dir
+    config.search.epochs, config.search.units = 2, 8
+    config.train.epochs, config.train.units = 3, 12
+    config.train.update(train)
+    return run_config.validate_config(config)
+
+
+def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(data_dir,
+                                                                              tmp_path):
+    summary = pipeline.run_pipeline(_tiny(data_dir), tmp_path)
+    unigram = 23.4  # the add-one unigram model of egs_sentences (see language_modeling)
+    assert 1.0 < summary["test_perplexity"] < unigram and summary["vocabulary_size"] == 33
+    genotype = json.loads((tmp_path / "search" / "genotype.json").read_text())
+    assert genotype["kind"] == "rnn" and len(genotype["cells"]["recurrent"]["nodes"]) == 2
+    assert (tmp_path / "search" / "cells" / "recurrent.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "train" / "vocabulary.txt").read_text().startswith("<unk>\n<eos>\n")
+    assert len((tmp_path / "search" / "history.csv").read_text().splitlines()) == 3
+    assert "export" not in summary
+    assert pipeline.run_pipeline(_tiny(data_dir), tmp_path) == summary  # finished: no-op
+
+
+def test_training_a_published_cell_resumes_and_ends_with_averaged_weights(data_dir, tmp_path):
+    config = _tiny(data_dir, averaging_patience=1)
+    config.train.epochs = 2
+    first = train_run.run_training(config, tmp_path, "darts_rnn_v2")
+    config.train.epochs = 4
+    resumed = train_run.run_training(config, tmp_path, "darts_rnn_v2")
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
+    assert "averaging" in rows[0]
+    assert resumed["test_perplexity"] < 40 and first["parameters"] == resumed["parameters"]
+
+
+def test_wrong_genotypes_strategies_and_fields_are_explained(data_dir, tmp_path):
+    config = _tiny(data_dir)
+    with pytest.raises(ValueError, match='a recurrent genotype'):
+        train_run.run_training(config, tmp_path / "a", "darts_v2")
+    with pytest.raises(ValueError, match="carry their hidden state"):
+        language_runs.run_language_search(config, tmp_path / "b", strategy="mirrored")
+    bad = _tiny(data_dir)
+    bad.train.state_dropout = 1.0
+    with pytest.raises(ValueError, match="config.train.state_dropout"):
+        run_config.validate_config(bad)
+    bad = _tiny(data_dir)
+    bad.data.name = "ptb"
+    with pytest.raises(ValueError, match="egs_sentences"):
+        run_config.validate_config(bad)
+
+
+def test_egs_train_binary_accepts_an_rnn_config(data_dir, tmp_path):
+    command = [sys.executable, "-m", "trainers.train", "--config=configs/rnn_demo.py",
+               f"--workdir={tmp_path}", f"--config.data.data_dir={data_dir}",
+               "--genotype=darts_rnn_v2", "--config.train.epochs=1", "--config.train.units=8"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '"test_perplexity"' in result.stdout
