@@ -55,9 +55,10 @@ class ArchitectureSearch:
         arch = {id(v) for v in self.arch_variables}
         return [v for v in self.trainable_variables if id(v) not in arch]
 
-    def compile(self, optimizer="sgd", arch_optimizer=None, **kwargs):
+    def compile(self, optimizer="sgd", loss=None, metrics=None, *, arch_optimizer=None,
+                **kwargs):
         """Keras `compile` plus `arch_optimizer` for α (default: Adam 3e-4, β1 = 0.5, DARTS)."""
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         if arch_optimizer is None:
             arch_optimizer = keras.optimizers.Adam(3e-4, beta_1=0.5, weight_decay=1e-3)
         self.arch_optimizer = keras.optimizers.get(arch_optimizer)

@@ -124,9 +124,13 @@ class RecurrentLanguageModel(keras.Model):
         if self.batch_size is not None:
             rows = {"train": self.batch_size, "validation": self.batch_size,
                     "evaluation": self.eval_batch_size}
+            sizes = self.rnn.cell.state_size
+            sizes = [sizes] if isinstance(sizes, int) else list(sizes)
             self.carried_states = {
-                stream: self.add_weight(name=f"{stream}_state", shape=(rows[stream], units),
-                                        initializer="zeros", trainable=False)
+                stream: [self.add_weight(name=f"{stream}_state" + (f"_{i}" if i else ""),
+                                         shape=(rows[stream], size), initializer="zeros",
+                                         trainable=False)
+                         for i, size in enumerate(sizes)]
                 for stream in STREAMS}
         self.built = True
 
@@ -148,17 +152,18 @@ class RecurrentLanguageModel(keras.Model):
         carried = self.carried_states.get(stream)
         initial_state = None
         if carried is not None:
-            rows = tokens.shape[0]
-            if rows is not None and rows != carried.shape[0]:
+            rows, expected = tokens.shape[0], carried[0].shape[0]
+            if rows is not None and rows != expected:
                 raise ValueError(
                     f"Received a batch of {rows} rows for the {stream!r} stream, expected "
-                    f"{carried.shape[0]}: the model carries that stream's state across batches. "
+                    f"{expected}: the model carries that stream's state across batches. "
                     "Batch the data accordingly, or construct the model with matching "
                     "`batch_size` / `eval_batch_size` (None: no state carried).")
-            initial_state = [tf.convert_to_tensor(carried)]
+            initial_state = [tf.convert_to_tensor(v) for v in carried]
         outputs, *states = self.rnn(x, initial_state=initial_state, training=training)
         if carried is not None:
-            carried.assign(tf.stop_gradient(states[0]))
+            for variable, state in zip(carried, states, strict=True):
+                variable.assign(tf.stop_gradient(state))
         if training:
             outputs = self._variational_dropout(outputs, self.output_dropout)
         if self.decoder is not None:
@@ -176,8 +181,9 @@ class RecurrentLanguageModel(keras.Model):
 
     def reset_state(self):
         """Zeroes every carried hidden state."""
-        for state in self.carried_states.values():
-            state.assign(tf.zeros_like(state))
+        for states in self.carried_states.values():
+            for state in states:
+                state.assign(tf.zeros_like(state))
 
     def reset_metrics(self):
         """Keras' metric reset (start of each epoch and evaluation) also zeroes the states."""

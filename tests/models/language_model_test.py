@@ -64,7 +64,7 @@ def test_bilevel_search_keeps_a_state_per_stream(corpus):
     model.fit(tf.data.Dataset.zip((train_windows, valid_windows)), epochs=1,
               steps_per_epoch=3, verbose=0)
     states = model.carried_states
-    assert not np.allclose(states["train"], states["validation"])
+    assert not np.allclose(states["train"][0], states["validation"][0])
     assert not np.allclose(alphas, cell.decision.logits)
 
 
@@ -77,6 +77,16 @@ def test_carried_state_makes_windows_equal_to_one_long_sequence(corpus):
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), long, atol=1e-4)
     stateless = RecurrentLanguageModel(len(vocabulary), model.cell)
     assert not np.allclose(stateless(valid[:, 20:40]), pieces[1], atol=1e-3)
+
+
+def test_an_lstm_cell_carries_both_of_its_states(corpus):
+    vocabulary, _, valid, _ = corpus
+    model = RecurrentLanguageModel(len(vocabulary), keras.layers.LSTMCell(16), batch_size=ROWS)
+    long = model(valid[:, :30]).numpy()
+    model.reset_state()
+    pieces = [model(valid[:, s:s + 15]).numpy() for s in (0, 15)]
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), long, atol=1e-4)
+    assert [len(v) for v in model.carried_states.values()] == [2, 2, 2]
 
 
 def test_evaluate_restarts_from_a_zero_state_each_time(corpus):
