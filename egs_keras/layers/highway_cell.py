@@ -77,9 +77,12 @@ class HighwayCell(keras.layers.Layer, DropoutRNNCell):
         self.input_kernel = self.add_weight(
             name="input_kernel", shape=(input_shape[-1] + self.units, 2 * self.units),
             initializer=self.kernel_initializer)
-        self.node_kernels = self.add_weight(
-            name="node_kernels", shape=(self.num_kernels, self.units, 2 * self.units),
-            initializer=self.kernel_initializer)
+        # One variable per node: slicing one stacked variable inside the time loop would
+        # copy a node's matrix at every step and make its gradient the size of all of them.
+        self.node_kernels = [
+            self.add_weight(name=f"node_{j}_kernel", shape=(self.units, 2 * self.units),
+                            initializer=self.kernel_initializer)
+            for j in range(self.num_kernels)]
 
     def get_initial_state(self, batch_size=None):
         return [tf.zeros([batch_size, self.units], self.compute_dtype)]

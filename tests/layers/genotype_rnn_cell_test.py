@@ -39,7 +39,7 @@ def test_a_sequence_matches_the_darts_cell_computed_by_hand(nodes, concat):
     outputs = layer(x).numpy()
     h = np.zeros((3, 6), "float32")
     for t in range(4):
-        h = _reference_step(x[:, t], h, cell.input_kernel.numpy(), cell.node_kernels.numpy(),
+        h = _reference_step(x[:, t], h, cell.input_kernel.numpy(), [k.numpy() for k in cell.node_kernels],
                             nodes, concat)
         np.testing.assert_allclose(outputs[:, t], h, atol=1e-5)
 
