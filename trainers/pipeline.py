@@ -26,9 +26,8 @@ def main(argv):
                                     STRATEGY.value)
     summary.pop("genotype")
     print(json.dumps(summary, indent=2))
-    exported = ", SavedModel: export/" if "export" in summary else ""
     print(f"Work directory: {WORKDIR.value} (genotype: search/genotype.json, pictures: "
-          f"search/cells/{exported})")
+          "search/cells/, SavedModel: export/)")
 
 
 def run_main():

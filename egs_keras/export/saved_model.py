@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from egs_keras.data import image_datasets
+from egs_keras.export import warmup as warmup_records
 
 IMAGE_FORMATS = "JPEG, PNG, GIF or BMP"
 
@@ -89,13 +90,7 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
     if height != width:
         raise ValueError(f"Received a model for {height}×{width} images; export supports "
                          "square inputs, as the data pipelines produce.")
-    base = pathlib.Path(export_base)
-    version = next_version(base) if version is None else int(version)
-    target = base / str(version)
-    if target.exists():
-        raise FileExistsError(
-            f"Export version {version} already exists in {str(base)!r}; choose another "
-            "version or leave it out to use the next free one.")
+    target = version_directory(export_base, version)
     top_k = min(int(top_k), model.num_classes)
 
     archive = keras.export.ExportArchive()
@@ -126,19 +121,38 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
     archive.add_endpoint(
         "serving_bytes", serve_bytes,
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    base.mkdir(parents=True, exist_ok=True)
-    temporary = base / f".tmp-{version}-{uuid.uuid4().hex}"
+    return write_versioned(archive, target, extra_files,
+                           warmup_records.classifier_inputs(image_shape) if warmup else None)
+
+
+def version_directory(export_base, version=None):
+    """`<export_base>/<version>` (default: the next free version); an error if it exists."""
+    base = pathlib.Path(export_base)
+    version = next_version(base) if version is None else int(version)
+    target = base / str(version)
+    if target.exists():
+        raise FileExistsError(
+            f"Export version {version} already exists in {str(base)!r}; choose another "
+            "version or leave it out to use the next free one.")
+    return target
+
+
+def write_versioned(archive, target, extra_files=None, warmup_inputs=None):
+    """Writes a `keras.export.ExportArchive` to `target` atomically (a temporary directory,
+    then a rename), with `assets.extra/` files and TF Serving warm-up requests for
+    `warmup_inputs` ({signature: {input name: array}}); returns `target`."""
+    target = pathlib.Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex}"
     try:
         archive.write_out(str(temporary), verbose=False)
         extra = temporary / "assets.extra"
         extra.mkdir(exist_ok=True)
         for name, text in (extra_files or {}).items():
             (extra / name).write_text(text, encoding="utf-8")
-        if warmup:
-            from egs_keras.export import warmup as warmup_records
-
+        if warmup_inputs:
             warmup_records.write_warmup_requests(extra / "tf_serving_warmup_requests",
-                                                 image_shape)
+                                                 warmup_inputs)
         os.rename(temporary, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)

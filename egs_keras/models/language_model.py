@@ -124,8 +124,7 @@ class RecurrentLanguageModel(keras.Model):
         if self.batch_size is not None:
             rows = {"train": self.batch_size, "validation": self.batch_size,
                     "evaluation": self.eval_batch_size}
-            sizes = self.rnn.cell.state_size
-            sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+            sizes = self.state_sizes
             self.carried_states = {
                 stream: [self.add_weight(name=f"{stream}_state" + (f"_{i}" if i else ""),
                                          shape=(rows[stream], size), initializer="zeros",
@@ -141,14 +140,6 @@ class RecurrentLanguageModel(keras.Model):
         stream = stream or ("train" if training else "evaluation")
         if stream not in STREAMS:
             raise _validation.invalid("stream", f"one of {list(STREAMS)}", stream)
-        tokens = tf.cast(tokens, "int32")
-        x = self.embedding(tokens)
-        if training and self.embedding_dropout > 0:
-            keep = keras.random.dropout(tf.ones([self.vocab_size]), self.embedding_dropout,
-                                        seed=self.dropout_seed)
-            x = x * tf.gather(keep, tokens)[..., tf.newaxis]
-        if training:
-            x = self._variational_dropout(x, self.input_dropout)
         carried = self.carried_states.get(stream)
         initial_state = None
         if carried is not None:
@@ -160,16 +151,39 @@ class RecurrentLanguageModel(keras.Model):
                     "Batch the data accordingly, or construct the model with matching "
                     "`batch_size` / `eval_batch_size` (None: no state carried).")
             initial_state = [tf.convert_to_tensor(v) for v in carried]
-        outputs, *states = self.rnn(x, initial_state=initial_state, training=training)
+        logits, states = self.forward(tokens, initial_state, training=training)
         if carried is not None:
             for variable, state in zip(carried, states, strict=True):
                 variable.assign(tf.stop_gradient(state))
+        return logits
+
+    def forward(self, tokens, states=None, training=False):
+        """(logits `[batch, time, vocab]`, final states) from `states` (default: zeros),
+        leaving the carried states alone; what the exported signatures run.
+
+        >>> logits, states = model.forward(tokens, [state])   # doctest: +SKIP
+        """
+        tokens = tf.cast(tokens, "int32")
+        x = self.embedding(tokens)
+        if training and self.embedding_dropout > 0:
+            keep = keras.random.dropout(tf.ones([self.vocab_size]), self.embedding_dropout,
+                                        seed=self.dropout_seed)
+            x = x * tf.gather(keep, tokens)[..., tf.newaxis]
+        if training:
+            x = self._variational_dropout(x, self.input_dropout)
+        outputs, *states = self.rnn(x, initial_state=states, training=training)
         if training:
             outputs = self._variational_dropout(outputs, self.output_dropout)
         if self.decoder is not None:
-            return self.decoder(outputs)
+            return self.decoder(outputs), states
         logits = tf.matmul(outputs, self.embedding.embeddings, transpose_b=True)
-        return logits + self.output_bias
+        return logits + self.output_bias, states
+
+    @property
+    def state_sizes(self):
+        """The sizes of the cell's states (one entry for DARTS cells, two for an LSTM)."""
+        sizes = self.rnn.cell.state_size
+        return [sizes] if isinstance(sizes, int) else list(sizes)
 
     def _variational_dropout(self, x, rate):
         if rate == 0:

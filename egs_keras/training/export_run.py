@@ -1,5 +1,6 @@
 """Export of a finished (or interrupted) training run as a SavedModel: rebuilds the network
-from the run's `config.json` and `genotype.json`, loads its checkpoint and writes
+from the run's `config.json` and `genotype.json` (and `vocabulary.txt` for a language model),
+loads its checkpoint (with NT-ASGD's averaged weights, if averaging had started) and writes
 `<export_base>/<version>/`. `egs-export` and `egs-pipeline` call it.
 
 >>> export_training_run("runs/demo/train", "runs/demo/export")   # doctest: +SKIP
@@ -12,8 +13,12 @@ import ml_collections
 import tensorflow as tf
 
 from egs_keras import search_space
+from egs_keras.data import language_modeling
+from egs_keras.export import language_model
 from egs_keras.export import saved_model
+from egs_keras.training import averaging
 from egs_keras.training import checkpointing
+from egs_keras.training import language_runs
 from egs_keras.training import train_run
 
 
@@ -31,8 +36,18 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
     config_text = (train_dir / "config.json").read_text(encoding="utf-8")
     config = ml_collections.ConfigDict(json.loads(config_text))
     genotype = search_space.Genotype.load(train_dir / "genotype.json")
-    model = train_run.build_evaluation_model(config, genotype, steps_per_epoch=1)
-    run = checkpointing.RunCheckpoint(train_dir / "checkpoints", model)
+    language = language_runs.is_language_task(config)
+    averaging_state = []
+    if language:
+        vocabulary = language_modeling.Vocabulary.load(train_dir / "vocabulary.txt")
+        model = language_runs.build_language_model(config, genotype, len(vocabulary))
+        if config.train.averaging_patience:
+            averaging_state.append(averaging.WeightAveraging(model,
+                                                             config.train.averaging_patience))
+    else:
+        model = train_run.build_evaluation_model(config, genotype, steps_per_epoch=1)
+    extra = {k: v for callback in averaging_state for k, v in callback.trackables().items()}
+    run = checkpointing.RunCheckpoint(train_dir / "checkpoints", model, extra=extra)
     prefix = checkpoint or run.latest
     if prefix is None:
         raise ValueError(
@@ -42,7 +57,12 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
         run.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
     except (tf.errors.NotFoundError, ValueError) as error:
         raise ValueError(f"Could not load checkpoint {str(prefix)!r}: {error}") from None
+    for callback in averaging_state:  # NT-ASGD: serve the averaged weights
+        callback.apply()
     base = pathlib.Path(export_base) if export_base else train_dir.parent / "export"
-    return saved_model.export_classifier(
-        model, base, config.data.name, version,
-        extra_files={"genotype.json": genotype.to_json() + "\n", "config.json": config_text})
+    extra_files = {"genotype.json": genotype.to_json() + "\n", "config.json": config_text}
+    if language:
+        return language_model.export_language_model(model, base, version, vocabulary,
+                                                    extra_files)
+    return saved_model.export_classifier(model, base, config.data.name, version,
+                                         extra_files=extra_files)

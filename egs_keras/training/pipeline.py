@@ -6,7 +6,7 @@ Layout::
     <workdir>/config.json     the resolved config
     <workdir>/search/         the search run (history, logs, checkpoints, genotype.json, cells/)
     <workdir>/train/          the evaluation run (history, logs, checkpoints, results.json)
-    <workdir>/export/<n>/     the SavedModel, ready for TF Serving (image classifiers)
+    <workdir>/export/<n>/     the SavedModel, ready for TF Serving
     <workdir>/summary.json    genotype, test accuracy, size, export path
 
 Every stage resumes: the same command after an interruption continues where it stopped.
@@ -16,7 +16,6 @@ import json
 import pathlib
 
 from egs_keras.training import export_run
-from egs_keras.training import language_runs
 from egs_keras.training import records
 from egs_keras.training import search_run
 from egs_keras.training import train_run
@@ -28,16 +27,14 @@ def run_pipeline(config, workdir, strategy="default"):
     summary_path = workdir / "summary.json"
     if summary_path.exists():  # finished before: nothing left to do
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if "export" not in summary or pathlib.Path(summary["export"]).exists():
+        if pathlib.Path(summary.get("export", "")).exists():
             return summary
     records.write_config(config, workdir)
     genotype = search_run.run_search(config, workdir / "search", strategy)
     results = train_run.run_training(config, workdir / "train", genotype, strategy)
     results.pop("model")
-    summary = {**results, "genotype": genotype.to_dict()}
-    if not language_runs.is_language_task(config):  # language-model export: not yet
-        export_path = export_run.export_training_run(workdir / "train", workdir / "export")
-        summary["export"] = str(export_path)
+    export_path = export_run.export_training_run(workdir / "train", workdir / "export")
+    summary = {**results, "genotype": genotype.to_dict(), "export": str(export_path)}
     summary_path.write_text(json.dumps(summary, indent=2) + "\n",
                                           encoding="utf-8")
     return summary

@@ -38,9 +38,9 @@ def test_a_sequence_matches_the_darts_cell_computed_by_hand(nodes, concat):
     x = np.random.default_rng(0).normal(size=(3, 4, 5)).astype("float32")
     outputs = layer(x).numpy()
     h = np.zeros((3, 6), "float32")
+    kernels = [k.numpy() for k in cell.node_kernels]
     for t in range(4):
-        h = _reference_step(x[:, t], h, cell.input_kernel.numpy(), [k.numpy() for k in cell.node_kernels],
-                            nodes, concat)
+        h = _reference_step(x[:, t], h, cell.input_kernel.numpy(), kernels, nodes, concat)
         np.testing.assert_allclose(outputs[:, t], h, atol=1e-5)
 
 

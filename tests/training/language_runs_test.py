@@ -41,7 +41,7 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
     assert (tmp_path / "search" / "cells" / "recurrent.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "train" / "vocabulary.txt").read_text().startswith("<unk>\n<eos>\n")
     assert len((tmp_path / "search" / "history.csv").read_text().splitlines()) == 3
-    assert "export" not in summary
+    assert (pathlib.Path(summary["export"]) / "assets.extra" / "vocabulary.txt").exists()
     assert pipeline.run_pipeline(_tiny(data_dir), tmp_path) == summary  # finished: no-op
 
 
