@@ -18,7 +18,7 @@ import numpy as np
 
 from egs_keras import _validation
 
-_INPUT_LABELS = {"cnn": ["c_{k-2}", "c_{k-1}"], "rnn": ["x_t, h_{t-1}"]}
+_INPUT_LABELS = {"cnn": ["c_{k-2}", "c_{k-1}"], "rnn": ["s_0(x_t, h_{t-1})"]}
 _OUTPUT_LABEL = {"cnn": "c_{k}", "rnn": "h_t"}
 
 
