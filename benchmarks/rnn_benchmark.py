@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from step_timer import StepTimer
+
 CONFIGS = [("search", "dense", 4), ("search", "sparse", 4), ("search", "dense", 1),
            ("search", "sparse", 1), ("darts_v2", "", 0), ("lstm", "", 0)]
 
@@ -62,7 +64,6 @@ def _model(args):
 def measure(args):
     """Runs one configuration in this process and prints a JSON line."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -71,16 +72,9 @@ def measure(args):
     start = time.perf_counter()
     model = _model(args)
     built = time.perf_counter() - start
-    times = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.begin = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.begin)
-
-    model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[Timer()])
+    timer = StepTimer()
+    model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[timer])
+    times = timer.times
     step = statistics.median(times[1:])
     print(json.dumps({"model": args.model, "execution": args.execution,
                       "num_samples": args.num_samples, "build_s": built,

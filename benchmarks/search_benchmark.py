@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from step_timer import StepTimer
+
 CONFIGS = [("dense", 7), ("sparse", 1), ("sparse", 4), ("sparse", 7)]
 
 
@@ -46,16 +48,9 @@ def measure(args):
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=False)
     built = time.perf_counter() - start
-    times = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.begin = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.begin)
-
-    model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[Timer()])
+    timer = StepTimer()
+    model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[timer])
+    times = timer.times
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"execution": args.execution, "num_samples": args.num_samples,
                       "build_s": built, "first_step_s": times[0],

@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
-from egs_keras import visualize
 from egs_keras.data import language_modeling
 from egs_keras.data import text_corpora
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
@@ -25,10 +24,9 @@ from egs_keras.metrics import Perplexity
 from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel
 from egs_keras.training import averaging
-from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import records
+from egs_keras.training import search_fit
 from egs_keras.training import strategies
-from egs_keras.training import temperature
 
 SPLITS = ("train", "validation", "test")
 
@@ -121,16 +119,8 @@ def run_language_search(config, workdir, strategy="default"):
         batches = tf.data.Dataset.zip((batches, valid_batches.skip(initial_epoch * steps)))
     validation = language_modeling.evaluation_windows(
         language_modeling.batchify(streams["validation"], search.eval_batch_size), search.bptt)
-    callbacks = [temperature.TemperatureScheduler(temperature.schedule_for(search)),
-                 run_callbacks.ArchitectureRecorder(workdir, workdir / "logs"), *callbacks]
-    if initial_epoch < search.epochs:
-        model.fit(batches, epochs=search.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=validation, callbacks=callbacks,
-                  verbose=records.progress_verbosity(), shuffle=False)
-    genotype = model.genotype(strategy=search.derive, seed=config.seed)
-    genotype.save(workdir / "genotype.json")
-    visualize.save_cell_pictures(genotype, workdir / "cells")
-    return genotype
+    return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
+                                     callbacks, initial_epoch)
 
 
 def run_language_training(config, workdir, genotype, strategy="default"):

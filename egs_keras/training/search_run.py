@@ -14,16 +14,14 @@ import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
-from egs_keras import visualize
 from egs_keras.data import image_datasets
 from egs_keras.layers import operations
 from egs_keras.models import complexity
 from egs_keras.models.search_network import EGSSearchNetwork
-from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import language_runs
 from egs_keras.training import records
+from egs_keras.training import search_fit
 from egs_keras.training import strategies
-from egs_keras.training import temperature
 
 COST_MEASURES = ("parameters", "multiply_adds")
 
@@ -117,13 +115,5 @@ def run_search(config, workdir, strategy="default"):
             initial_epoch)
         batches, steps = tf.data.Dataset.zip((batches, valid_batches)), min(steps, valid_steps)
     validation = image_datasets.evaluation_batches(valid, spec, image_size, search.batch_size)
-    callbacks = [temperature.TemperatureScheduler(temperature.schedule_for(search)),
-                 run_callbacks.ArchitectureRecorder(workdir, workdir / "logs"), *callbacks]
-    if initial_epoch < search.epochs:
-        model.fit(batches, epochs=search.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=validation, callbacks=callbacks,
-                  verbose=records.progress_verbosity(), shuffle=False)
-    genotype = model.genotype(strategy=search.derive, seed=config.seed)
-    genotype.save(workdir / "genotype.json")
-    visualize.save_cell_pictures(genotype, workdir / "cells")
-    return genotype
+    return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
+                                     callbacks, initial_epoch)

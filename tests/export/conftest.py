@@ -8,11 +8,17 @@ cannot be installed on the development machines): it serves one SavedModel direc
 * the gRPC `PredictionService.Predict` from `tensorflow-serving-api`.
 
 It is not TF Serving: no batching, no version policy, one model.
+
+Also here: `show_signatures`, the text of `saved_model_cli show --all` for a SavedModel.
 """
 
 import base64
 import concurrent.futures
 import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -144,3 +150,17 @@ def standin_server():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def show_signatures():
+    """A function: SavedModel directory → the text of `saved_model_cli show --all`."""
+    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable),
+                                                           "saved_model_cli")
+
+    def show(path):
+        return subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True,
+                              text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                              check=True, timeout=300).stdout
+
+    return show

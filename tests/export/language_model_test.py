@@ -1,5 +1,4 @@
 import os
-import shutil
 import subprocess
 import sys
 
@@ -85,17 +84,14 @@ def test_bad_requests_fail_with_a_message(exported, signature, inputs, message):
         served.signatures[signature](**{k: tf.constant(v) for k, v in arguments.items()})
 
 
-def test_warmup_records_replay_and_the_cli_lists_stable_names(exported):
+def test_warmup_records_replay_and_the_cli_lists_stable_names(exported, show_signatures):
     _, path, served = exported
     logs = warmup.read_warmup_requests(path / "assets.extra" / "tf_serving_warmup_requests")
     assert sorted(log.predict_log.request.model_spec.signature_name for log in logs) == \
         ["score", "serving_default"]
     for log in logs:
         assert all(np.all(np.isfinite(v)) for v in warmup.replay(served, log).values())
-    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable),
-                                                           "saved_model_cli")
-    text = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True,
-                          text=True, env=ENV, check=True, timeout=300).stdout
+    text = show_signatures(path)
     for name in ["signature_def['serving_default']", "signature_def['score']",
                  "inputs['token_ids']", "inputs['state']", "outputs['logits']",
                  "outputs['next_token_probabilities']", "outputs['state']",

@@ -59,12 +59,9 @@ def test_a_process_without_egs_keras_reproduces_the_keras_outputs(exported, tmp_
     np.testing.assert_allclose(served, model(images, training=False), atol=TOLERANCE, rtol=0)
 
 
-def test_signatures_have_stable_names(exported):
+def test_signatures_have_stable_names(exported, show_signatures):
     _, path, _ = exported
-    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable),
-                                                           "saved_model_cli")
-    text = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True,
-                          text=True, env=ENV, check=True, timeout=300).stdout
+    text = show_signatures(path)
     for name in ["signature_def['serving_default']", "signature_def['serving_bytes']",
                  "inputs['images']", "inputs['image_bytes']", "outputs['logits']",
                  "outputs['probabilities']", "outputs['classes']", "outputs['top_k_classes']",
