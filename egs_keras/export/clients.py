@@ -5,7 +5,10 @@
 >>> client.predict_bytes([open("digit.png", "rb").read()])["top_k_classes"]  # doctest: +SKIP
 >>> GrpcClient("localhost:8500", model_name="egs").predict(images)         # doctest: +SKIP
 
-Both return {output name: numpy array} for the signatures of `export_classifier`; server
+>>> client.score(token_ids)["perplexity"]                                  # doctest: +SKIP
+
+Both return {output name: numpy array}: `predict` / `predict_bytes` for the signatures of
+`export_classifier`, `next_token` / `score` for those of `export_language_model`. Server
 errors (a bad request, an unknown model) raise `ServingError` with the server's message.
 """
 
@@ -21,7 +24,38 @@ class ServingError(RuntimeError):
     """The model server rejected a request; the message is the server's."""
 
 
-class RestClient:
+class _SignatureCalls:
+    """The signatures a client can call; subclasses send `{input name: array}` requests."""
+
+    def predict(self, images, signature="serving_default"):
+        """Outputs for float32 images `[N, H, W, C]` (preprocessed as in evaluation)."""
+        return self._request(signature, {"images": np.asarray(images, np.float32)})
+
+    def predict_bytes(self, encoded_images, signature="serving_bytes"):
+        """Outputs for encoded images (bytes of JPEG, PNG, GIF or BMP files)."""
+        return self._request(signature, {"image_bytes": np.array(
+            [bytes(b) for b in encoded_images], dtype=object)})
+
+    def next_token(self, token_ids, state, signature="serving_default"):
+        """A language model's `logits`, `next_token_probabilities` and new `state` for int
+        token ids `[N, T]` continuing from `state` `[N, units]` (zeros: a new text)."""
+        return self._request(signature, {"token_ids": np.asarray(token_ids, np.int32),
+                                         "state": np.asarray(state, np.float32)})
+
+    def score(self, token_ids, signature="score"):
+        """A language model's `log_likelihood`, `perplexity` and `token_log_probabilities`
+        of int token ids `[N, T]`, T ≥ 2."""
+        return self._request(signature, {"token_ids": np.asarray(token_ids, np.int32)})
+
+
+def _json_values(array):
+    """An array as JSON values; binary strings as TF Serving's {"b64": ...} objects."""
+    if array.dtype == object:
+        return [{"b64": base64.b64encode(bytes(b)).decode("ascii")} for b in array]
+    return array.tolist()
+
+
+class RestClient(_SignatureCalls):
     """TF Serving's REST API: `POST <url>/v1/models/<name>[/versions/<v>]:predict`.
 
     Args:
@@ -41,20 +75,15 @@ class RestClient:
         self.data_format = data_format
         self.timeout = timeout
 
-    def predict(self, images, signature="serving_default"):
-        """Outputs for float32 images `[N, H, W, C]` (preprocessed as in evaluation)."""
-        return self._request(signature, "images", np.asarray(images, np.float32).tolist())
-
-    def predict_bytes(self, encoded_images, signature="serving_bytes"):
-        """Outputs for encoded images (bytes of JPEG, PNG, GIF or BMP files)."""
-        values = [{"b64": base64.b64encode(bytes(b)).decode("ascii")} for b in encoded_images]
-        return self._request(signature, "image_bytes", values)
-
-    def _request(self, signature, name, values):
+    def _request(self, signature, inputs):
+        values = {name: _json_values(array) for name, array in inputs.items()}
         if self.data_format == "row":
-            body = {"signature_name": signature, "instances": [{name: v} for v in values]}
+            count = len(next(iter(values.values())))
+            body = {"signature_name": signature,
+                    "instances": [{name: v[i] for name, v in values.items()}
+                                  for i in range(count)]}
         else:
-            body = {"signature_name": signature, "inputs": {name: values}}
+            body = {"signature_name": signature, "inputs": values}
         request = urllib.request.Request(
             self.endpoint, data=json.dumps(body).encode("utf-8"),
             headers={"Content-Type": "application/json"}, method="POST")
@@ -79,7 +108,7 @@ class RestClient:
         return {"output": np.asarray(outputs)}
 
 
-class GrpcClient:
+class GrpcClient(_SignatureCalls):
     """TF Serving's gRPC `PredictionService` (through `tensorflow-serving-api`).
 
     Args:
@@ -99,16 +128,7 @@ class GrpcClient:
         self.version = version
         self.timeout = timeout
 
-    def predict(self, images, signature="serving_default"):
-        """Outputs for float32 images `[N, H, W, C]` (preprocessed as in evaluation)."""
-        return self._request(signature, "images", np.asarray(images, np.float32))
-
-    def predict_bytes(self, encoded_images, signature="serving_bytes"):
-        """Outputs for encoded images (bytes of JPEG, PNG, GIF or BMP files)."""
-        return self._request(signature, "image_bytes",
-                             np.array([bytes(b) for b in encoded_images], dtype=object))
-
-    def _request(self, signature, name, value):
+    def _request(self, signature, inputs):
         import grpc
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
@@ -118,7 +138,8 @@ class GrpcClient:
         request.model_spec.signature_name = signature
         if self.version:
             request.model_spec.version.value = int(self.version)
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
         try:
             response = self.stub.Predict(request, timeout=self.timeout)
         except grpc.RpcError as error:

@@ -11,7 +11,10 @@ from egs_keras.export import GrpcClient
 from egs_keras.export import RestClient
 from egs_keras.export import ServingError
 from egs_keras.export import export_classifier
+from egs_keras.export.language_model import export_language_model
+from egs_keras.layers import GenotypeRNNCell
 from egs_keras.models import EvaluationNetwork
+from egs_keras.models import RecurrentLanguageModel
 
 SHAPE = (8, 8, 1)
 
@@ -72,3 +75,25 @@ def test_server_errors_come_back_with_their_message(server):
         client.close()
     with pytest.raises(ValueError, match="data_format"):
         RestClient(standin.rest_url, "egs", data_format="json")
+
+
+@pytest.mark.parametrize("data_format", ["row", "columnar"])
+def test_both_clients_call_the_language_model_signatures(tmp_path, standin_server,
+                                                         data_format):
+    cell = GenotypeRNNCell(6, [[["tanh", 0]], [["relu", 1]]], [1, 2], seed=0)
+    model = RecurrentLanguageModel(20, cell)
+    server = standin_server(export_language_model(model, tmp_path, warmup=False), "lm")
+    tokens = np.random.default_rng(0).integers(0, 20, (2, 5))
+    expected, _ = model.forward(tokens)
+    grpc_client = GrpcClient(server.grpc_target, "lm")
+    try:
+        for client in (RestClient(server.rest_url, "lm", data_format=data_format),
+                       grpc_client):
+            out = client.next_token(tokens, np.zeros([2, 6]))
+            np.testing.assert_allclose(out["logits"], expected, atol=1e-5)
+            assert out["state"].shape == (2, 6)
+            assert client.score(tokens)["perplexity"].shape == (2,)
+            with pytest.raises(ServingError, match="values in"):
+                client.score(tokens + 20)
+    finally:
+        grpc_client.close()
