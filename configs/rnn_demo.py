@@ -3,9 +3,9 @@
 
     egs-pipeline --config=configs/rnn_demo.py --workdir=runs/rnn_demo
 
-Hardware: 2 CPU cores. Time: about a minute. Search: 6-node cell (2 searched nodes), 32 units,
-M = 4, 8 epochs at SGD lr 10; training: 48 units, 12 epochs with NT-ASGD. Expected: test perplexity near
-6 against about 23 for the unigram model of the training text.
+Hardware: 2 CPU cores. Time: about a minute. Search: 6-node cell (2 searched nodes), 32
+units, M = 4, 8 epochs at SGD lr 10; training: 48 units, 12 epochs with NT-ASGD. Expected: test
+perplexity near 6 against about 23 for the unigram model of the training text.
 """
 
 from egs_keras.training import config as base
