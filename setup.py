@@ -52,6 +52,8 @@ setuptools.setup(
         "egs-export=trainers.export:run_main",
         "egs-pipeline=trainers.pipeline:run_main",
         "egs-count=trainers.count:run_main",
+        "egs-tune=trainers.tune:run_main",
+        "egs-compare=trainers.compare:run_main",
     ]},
     classifiers=[
         "Programming Language :: Python :: 3",

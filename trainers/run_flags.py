@@ -37,6 +37,12 @@ def define_genotype():
         "published genotype (darts_v1, darts_v2).")
 
 
+def define_seeds():
+    return flags.DEFINE_list(
+        "seeds", ["0", "1", "2"],
+        "Comma-separated seeds: one search (and one random genotype, in egs-compare) per seed.")
+
+
 def resolved_config(config_flag):
     """The config after command-line overrides, checked field by field."""
     if config_flag.value is None:

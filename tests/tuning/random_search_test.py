@@ -41,3 +41,17 @@ def test_random_search_records_every_trial_and_resumes(tmp_path):
     assert len(trials) == 3
     assert [json.loads(t.read_text())["hyperparameters"]["values"]["genotype_seed"]
             for t in trials][:2] == seeds
+
+
+def test_random_search_covers_the_recurrent_space_scored_by_perplexity(tmp_path):
+    from configs import rnn_demo
+
+    config = rnn_demo.get_config()
+    config.data.data_dir = str(tmp_path / "tfds")
+    config.train.units = 8
+    best, tuner = run_random_search(run_config.validate_config(config), tmp_path / "tuner",
+                                    num_trials=2, epochs_per_trial=1)
+    assert best.kind == "rnn" and len(best.cells["recurrent"].nodes) == 2
+    trials = tuner.oracle.get_best_trials(2)
+    assert tuner.oracle.objective.name == "val_perplexity"
+    assert trials[0].score <= trials[1].score and trials[0].score > 1.0
