@@ -20,11 +20,11 @@ demo: $(STAMP)
 
 ## make test: set up, lint and run the test suite.
 test: $(STAMP)
-	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks setup.py
+	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks setup.py
+	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py
 
 benchmark: $(STAMP)
 	$(VENV)/bin/python benchmarks/estimator_benchmark.py

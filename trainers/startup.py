@@ -1,10 +1,18 @@
 """Start-up of the trainers: no positional arguments; warnings and errors only (and no TFDS
-progress bars) unless --verbosity (or -v) is given, Keras' progress lines carry the rest."""
+progress bars) unless --verbosity (or -v) is given, Keras' progress lines carry the rest;
+under `bazel run`, relative paths (--workdir, data directories) are the caller's."""
+
+import os
 
 import tensorflow_datasets as tfds
 from absl import app
 from absl import flags
 from absl import logging
+
+# `bazel run` starts binaries in their runfiles tree; go back to the caller's directory before
+# the flags are parsed, so that --config, --workdir and data paths mean what the caller typed.
+if "BUILD_WORKING_DIRECTORY" in os.environ:
+    os.chdir(os.environ["BUILD_WORKING_DIRECTORY"])
 
 
 def begin(argv):

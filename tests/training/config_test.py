@@ -5,7 +5,8 @@ from ml_collections import config_flags  # noqa: F401  (the trainers' dependency
 
 from egs_keras.training import config as run_config
 
-CONFIGS = sorted((pathlib.Path(__file__).parents[2] / "configs").glob("*.py"))
+CONFIGS = sorted(p for p in (pathlib.Path(__file__).parents[2] / "configs").glob("*.py")
+                 if not p.name.startswith("_"))
 
 
 def _load(path):

@@ -132,6 +132,7 @@ def test_count_command_reports_the_paper_evaluation_network():
     assert counts["input_shape"] == [32, 32, 3] and counts["multiply_adds"] > 4e8
 
 
-@pytest.mark.parametrize("binary", ["search", "train", "export", "pipeline", "count"])
+@pytest.mark.parametrize("binary", ["search", "train", "export", "pipeline", "count", "tune",
+                                    "compare"])
 def test_console_scripts_are_declared(binary):
     assert f"egs-{binary}=trainers.{binary}:run_main" in (ROOT / "setup.py").read_text()
