@@ -9,6 +9,12 @@ would run at its start; as α sharpens, fewer operations are active.
 
     python benchmarks/search_benchmark.py [--cells 8 --filters 16 --batch 32 --steps 6]
                                           [--no_grappler]
+
+With `--replicas`, it compares instead one replica with `MirroredStrategy` over 2 logical CPU
+devices (dense execution, M = 7, the same global batch): search-step throughput under
+`tf.distribute` on a machine without GPUs.
+
+    python benchmarks/search_benchmark.py --replicas
 """
 
 import argparse
@@ -23,6 +29,7 @@ import time
 from step_timer import StepTimer
 
 CONFIGS = [("dense", 7), ("sparse", 1), ("sparse", 4), ("sparse", 7)]
+REPLICA_CONFIGS = [("dense", 7, 1), ("dense", 7, 2)]
 
 
 def measure(args):
@@ -33,7 +40,10 @@ def measure(args):
     import tensorflow as tf
 
     from egs_keras.models import EGSSearchNetwork
+    from egs_keras.training import strategies
 
+    strategies.use_cpu_replicas(args.num_replicas)
+    strategy = strategies.get_strategy("mirrored" if args.num_replicas > 1 else "default")
     if args.no_grappler:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
@@ -42,17 +52,20 @@ def measure(args):
     labels = np.arange(args.batch) % 10
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
     start = time.perf_counter()
-    model = EGSSearchNetwork(10, (size, size, 3), filters=args.filters, num_cells=args.cells,
-                             num_samples=args.num_samples, execution=args.execution)
-    model.compile(keras.optimizers.SGD(0.025, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=False)
+    with strategy.scope():
+        model = EGSSearchNetwork(10, (size, size, 3), filters=args.filters,
+                                 num_cells=args.cells, num_samples=args.num_samples,
+                                 execution=args.execution)
+        model.compile(keras.optimizers.SGD(0.025, momentum=0.9),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=False)
     built = time.perf_counter() - start
     timer = StepTimer()
     model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[timer])
     times = timer.times
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"execution": args.execution, "num_samples": args.num_samples,
+                      "replicas": strategy.num_replicas_in_sync,
                       "build_s": built, "first_step_s": times[0],
                       "step_s": statistics.median(times[1:]), "peak_gb": peak_gb}))
 
@@ -66,32 +79,39 @@ def main():
     parser.add_argument("--steps", type=int, default=6, help="Timed steps after the first.")
     parser.add_argument("--no_grappler", action="store_true",
                         help="Switch TensorFlow's Grappler graph optimiser off.")
+    parser.add_argument("--replicas", action="store_true",
+                        help="Compare 1 replica with 2 mirrored logical-CPU replicas.")
     parser.add_argument("--execution", help=argparse.SUPPRESS)
     parser.add_argument("--num_samples", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--num_replicas", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.execution:
         measure(args)
         return
+    configs = REPLICA_CONFIGS if args.replicas else [(e, m, 1) for e, m in CONFIGS]
     rows = []
-    for execution, num_samples in CONFIGS:
+    for execution, num_samples, replicas in configs:
         command = [sys.executable, __file__, f"--cells={args.cells}", f"--filters={args.filters}",
                    f"--size={args.size}", f"--batch={args.batch}", f"--steps={args.steps}",
-                   f"--execution={execution}", f"--num_samples={num_samples}"]
+                   f"--execution={execution}", f"--num_samples={num_samples}",
+                   f"--num_replicas={replicas}"]
         command += ["--no_grappler"] if args.no_grappler else []
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
-        print(f"done: {execution} M={num_samples}", file=sys.stderr, flush=True)
-    dense = rows[0]["step_s"]
+        print(f"done: {execution} M={num_samples} replicas={replicas}", file=sys.stderr,
+              flush=True)
+    first = rows[0]["step_s"]
     print(f"search network: {args.cells} cells, {args.filters} filters, {args.size}x{args.size}, "
-          f"batch {args.batch}; median of {args.steps} steps"
+          f"global batch {args.batch}; median of {args.steps} steps"
           + ("; Grappler off" if args.no_grappler else ""))
-    print(f"{'execution':<12} {'build s':>8} {'first step s':>13} {'s/step':>8} "
+    print(f"{'configuration':<22} {'build s':>8} {'first step s':>13} {'s/step':>8} "
           f"{'speed-up':>9} {'peak GB':>8}")
     for row in rows:
         label = "dense" if row["execution"] == "dense" else f"sparse M={row['num_samples']}"
-        print(f"{label:<12} {row['build_s']:>8.1f} {row['first_step_s']:>13.1f} "
-              f"{row['step_s']:>8.2f} {dense / row['step_s']:>8.2f}x {row['peak_gb']:>8.2f}")
-
+        if args.replicas:
+            label = f"{label} M={row['num_samples']}, {row['replicas']} replica(s)"
+        print(f"{label:<22} {row['build_s']:>8.1f} {row['first_step_s']:>13.1f} "
+              f"{row['step_s']:>8.2f} {first / row['step_s']:>8.2f}x {row['peak_gb']:>8.2f}")
 
 if __name__ == "__main__":
     main()

@@ -24,10 +24,16 @@ def define_workdir():
 
 
 def define_strategy():
+    flags.DEFINE_integer(
+        "cpu_replicas", 0,
+        "Without GPUs: split the CPU into this many logical devices, so that "
+        "--strategy=mirrored runs that many replicas (for tests and benchmarks; 0 or 1: no "
+        "split).", lower_bound=0)
     return flags.DEFINE_enum(
         "strategy", "default", list(strategies.STRATEGIES),
         "The tf.distribute strategy: 'default' (one device), 'one_device' (the first GPU, "
-        "else the CPU) or 'mirrored' (all local GPUs; batch sizes in the config are global).")
+        "else the CPU) or 'mirrored' (all local GPUs, else the logical CPUs of "
+        "--cpu_replicas; batch sizes in the config are global).")
 
 
 def define_genotype():

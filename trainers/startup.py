@@ -9,6 +9,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from egs_keras.training import strategies
+
 # `bazel run` starts binaries in their runfiles tree; go back to the caller's directory before
 # the flags are parsed, so that --config, --workdir and data paths mean what the caller typed.
 if "BUILD_WORKING_DIRECTORY" in os.environ:
@@ -16,10 +18,15 @@ if "BUILD_WORKING_DIRECTORY" in os.environ:
 
 
 def begin(argv):
-    """What every trainer's main does first: reject positional arguments, quiet the logs."""
+    """What every trainer's main does first: reject positional arguments, quiet the logs,
+    split the CPU for --cpu_replicas (before TensorFlow starts its devices)."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
     quiet_logging()
+    replicas = flags.FLAGS["cpu_replicas"].value if "cpu_replicas" in flags.FLAGS else 0
+    if replicas > 1:
+        strategies.use_cpu_replicas(replicas)
+        print(f"CPU split into {replicas} logical devices (for --strategy=mirrored).")
 
 
 def quiet_logging():

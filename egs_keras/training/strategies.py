@@ -5,8 +5,10 @@
 
 * "default": TensorFlow's default strategy (one device, no distribution).
 * "one_device": `OneDeviceStrategy` on the first GPU, else the CPU.
-* "mirrored": `MirroredStrategy` over all local GPUs (or the CPU); batches given to `fit`
-  are global and split across replicas. Each replica draws its own architecture sample.
+* "mirrored": `MirroredStrategy` over all local GPUs; without GPUs, over the logical CPU
+  devices (`use_cpu_replicas(n)` splits the CPU into n, e.g. to test or benchmark replicas on
+  a laptop; the trainers' `--cpu_replicas`). Batches given to `fit` are global and split
+  across replicas; each replica draws its own architecture sample.
 """
 
 import tensorflow as tf
@@ -24,7 +26,31 @@ def get_strategy(name):
             hint="Multi-worker and TPU strategies are not available in this version.")
     if name == "default":
         return tf.distribute.get_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device":
-        gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    cpus = tf.config.list_logical_devices("CPU")
+    if not gpus and len(cpus) > 1:
+        return tf.distribute.MirroredStrategy([cpu.name for cpu in cpus])
     return tf.distribute.MirroredStrategy()
+
+
+def use_cpu_replicas(count):
+    """Splits the first CPU into `count` logical devices, so that "mirrored" runs `count`
+    replicas without GPUs. Call it before TensorFlow runs anything (the trainers do, for
+    `--cpu_replicas`); `count` ≤ 1 changes nothing.
+
+    >>> use_cpu_replicas(2)                                  # doctest: +SKIP
+    >>> get_strategy("mirrored").num_replicas_in_sync        # doctest: +SKIP
+    2
+    """
+    if count <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * int(count))
+    except RuntimeError:
+        raise ValueError(
+            f"Received cpu_replicas={count} after TensorFlow had started its devices; split the "
+            "CPU at the very start of the program (before any TensorFlow operation).") from None

@@ -108,6 +108,16 @@ def test_bad_configs_and_flags_fail_fast_naming_the_field(tmp_path, override, me
     assert not (tmp_path / "w" / "checkpoints").exists()
 
 
+def test_training_on_two_mirrored_cpu_replicas(tmp_path):
+    workdir = tmp_path / "run"
+    output = _run(_command("train", workdir, "--genotype=darts_v2", "--strategy=mirrored",
+                           "--cpu_replicas=2")).stdout
+    assert "CPU split into 2 logical devices" in output
+    assert json.loads((workdir / "results.json").read_text())["epochs"] == 1
+    _fails(_command("train", tmp_path / "x", "--genotype=darts_v2", "--cpu_replicas=-1"),
+           "cpu_replicas")
+
+
 def test_bad_genotype_files_and_workdirs_are_named(tmp_path):
     train = [sys.executable, "-m", "trainers.train", "--config=configs/smoke.py"]
     _fails([*train, f"--workdir={tmp_path / 'a'}", f"--genotype={tmp_path / 'missing.json'}"],
