@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from step_timer import StepTimer
+from step_timer import step_timer
 
 CONFIGS = [("search", "dense", 4), ("search", "sparse", 4), ("search", "dense", 1),
            ("search", "sparse", 1), ("darts_v2", "", 0), ("lstm", "", 0)]
@@ -72,7 +72,7 @@ def measure(args):
     start = time.perf_counter()
     model = _model(args)
     built = time.perf_counter() - start
-    timer = StepTimer()
+    timer = step_timer()
     model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[timer])
     times = timer.times
     step = statistics.median(times[1:])

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from step_timer import StepTimer
+from step_timer import step_timer
 
 CONFIGS = [("dense", 7), ("sparse", 1), ("sparse", 4), ("sparse", 7)]
 REPLICA_CONFIGS = [("dense", 7, 1), ("dense", 7, 2)]
@@ -60,7 +60,7 @@ def measure(args):
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=False)
     built = time.perf_counter() - start
-    timer = StepTimer()
+    timer = step_timer()
     model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[timer])
     times = timer.times
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
