@@ -47,6 +47,7 @@ class WeightAveraging(keras.callbacks.Callback):
         self.recent = tf.Variable(tf.fill([self.patience], math.inf), trainable=False,
                                   name="recent_losses")
         self.older_best = tf.Variable(math.inf, trainable=False, name="older_best_loss")
+        self._averaging = False
 
     def trackables(self):
         """The state to checkpoint, as a dict for `RunCheckpoint(extra=...)`."""
@@ -65,8 +66,11 @@ class WeightAveraging(keras.callbacks.Callback):
         for target, source in zip(targets, sources, strict=True):
             target.assign(source)
 
+    def on_train_begin(self, logs=None):
+        self._averaging = bool(self.active.numpy())  # read once: batches need no host read
+
     def on_train_batch_end(self, batch, logs=None):
-        if bool(self.active.numpy()):
+        if self._averaging:
             self._accumulate()
 
     def on_test_begin(self, logs=None):
@@ -85,6 +89,7 @@ class WeightAveraging(keras.callbacks.Callback):
         if loss is not None and not bool(self.active.numpy()):
             if float(loss) > float(self.older_best.numpy()):
                 self.active.assign(True)
+                self._averaging = True
             recent = self.recent.numpy()
             self.older_best.assign(min(float(self.older_best.numpy()), float(recent[0])))
             self.recent.assign(tf.concat([recent[1:], [float(loss)]], axis=0))

@@ -16,7 +16,6 @@ from egs_keras import search_space
 from egs_keras.data import language_modeling
 from egs_keras.export import language_model
 from egs_keras.export import saved_model
-from egs_keras.training import averaging
 from egs_keras.training import checkpointing
 from egs_keras.training import language_runs
 from egs_keras.training import train_run
@@ -41,9 +40,7 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
     if language:
         vocabulary = language_modeling.Vocabulary.load(train_dir / "vocabulary.txt")
         model = language_runs.build_language_model(config, genotype, len(vocabulary))
-        if config.train.averaging_patience:
-            averaging_state.append(averaging.WeightAveraging(model,
-                                                             config.train.averaging_patience))
+        averaging_state = language_runs.state_callbacks(config, model)
     else:
         model = train_run.build_evaluation_model(config, genotype, steps_per_epoch=1)
     extra = {k: v for callback in averaging_state for k, v in callback.trackables().items()}

@@ -96,6 +96,14 @@ def build_language_model(config, genotype, vocab_size):
     return _compile(model, train)
 
 
+def state_callbacks(config, model):
+    """The callbacks with checkpointed state of a language-model training run: NT-ASGD's
+    `WeightAveraging` when `config.train.averaging_patience` > 0 (training and export both
+    build them, so that the checkpoint holds and restores the averages)."""
+    patience = config.train.averaging_patience
+    return [averaging.WeightAveraging(model, patience)] if patience else []
+
+
 def run_language_search(config, workdir, strategy="default"):
     """Runs (or resumes) a recurrent-cell search; returns the genotype, also written to
     `<workdir>/genotype.json` with its picture in `<workdir>/cells/`."""
@@ -135,8 +143,7 @@ def run_language_training(config, workdir, genotype, strategy="default"):
     vocabulary, streams = load_corpus(config.data, workdir)
     with _check_strategy(strategy).scope():
         model = build_language_model(config, genotype, len(vocabulary))
-        state = ([averaging.WeightAveraging(model, train.averaging_patience)]
-                 if train.averaging_patience else [])
+        state = state_callbacks(config, model)
         checkpoint, callbacks = records.run_callbacks_for(workdir, model, state_callbacks=state)
     initial_epoch = checkpoint.restore()
     rows = language_modeling.batchify(streams["train"], train.batch_size)
