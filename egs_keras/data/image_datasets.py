@@ -74,13 +74,18 @@ def load_examples(name, split, data_dir=None):
     Raises a ValueError that says where to put the files when a manual download (ImageNet)
     is missing.
     """
-    spec = get_dataset(name)
-    builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
+    return load_supervised(get_dataset(name).tfds_name, split, data_dir)
+
+
+def load_supervised(tfds_name, split, data_dir=None):
+    """The (input, target) pairs of a split of TFDS builder `tfds_name`, prepared on first
+    use, in stored order; a clear ValueError when a manual download is missing."""
+    builder = tfds.builder(tfds_name, data_dir=data_dir)
     try:
         builder.download_and_prepare()
     except AssertionError as error:  # TFDS reports a missing manual download this way
         raise ValueError(
-            f"Could not prepare the TFDS data set {spec.tfds_name!r} in "
+            f"Could not prepare the TFDS data set {tfds_name!r} in "
             f"{builder.data_dir!r}: {error} Download its files by hand into the manual "
             "directory named above, or choose another data set.") from None
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
@@ -135,16 +140,32 @@ def _prepare(image, spec, image_size, training, seed):
 
 def training_batches(examples, spec, image_size, batch_size, seed, epochs, initial_epoch=0,
                      shuffle_buffer=10_000, in_memory=None):
-    """Augmented batches for epochs `initial_epoch .. epochs − 1`, and the steps per epoch.
+    """Augmented batches for epochs `initial_epoch .. epochs − 1`, and the steps per epoch
+    (`seeded_batches` with this data set's augmentation; in memory for all but ImageNet)."""
+    if in_memory is None:
+        in_memory = spec.augmentation != "imagenet"
 
-    With the split in memory (`in_memory`, default: every data set but ImageNet), epoch e
+    def prepare(example, example_seed):
+        image, label = example
+        return _prepare(image, spec, image_size, True, example_seed), label
+
+    return seeded_batches(examples, prepare, batch_size, seed, epochs, initial_epoch,
+                          shuffle_buffer, in_memory)
+
+
+def seeded_batches(examples, prepare, batch_size, seed, epochs, initial_epoch=0,
+                   shuffle_buffer=10_000, in_memory=True):
+    """Shuffled batches of `prepare(example, example_seed)` for epochs `initial_epoch ..
+    epochs − 1`, and the steps per epoch; `example` is the tuple of a dataset element.
+
+    With the split in memory (`in_memory`; its elements must have fixed shapes), epoch e
     visits the examples in the order of a stateless permutation seeded by (seed, e)
-    (`tf.random.experimental.index_shuffle`) and augments example i with the seed
+    (`tf.random.experimental.index_shuffle`) and prepares example i with the seed
     (seed, e · N + i): the stream of batches is a pure function of `seed`, so a run resumed at
-    epoch e continues exactly as an uninterrupted one. Data too large for memory is shuffled
-    through a `shuffle_buffer` seeded from (seed, initial_epoch): reproducible, but a resumed
-    run sees other (equally random) orders than an uninterrupted one. The last partial batch of
-    an epoch is dropped (static shapes for XLA and TPUs).
+    epoch e continues exactly as an uninterrupted one. Data too large for memory (or of
+    varying sizes) is shuffled through a `shuffle_buffer` seeded from (seed, initial_epoch):
+    reproducible, but a resumed run sees other (equally random) orders than an uninterrupted
+    one. The last partial batch of an epoch is dropped (static shapes for XLA and TPUs).
     """
     count = num_examples(examples)
     steps = count // batch_size
@@ -152,23 +173,22 @@ def training_batches(examples, spec, image_size, batch_size, seed, epochs, initi
         raise ValueError(
             f"Received batch_size={batch_size} for a split of {count} examples, expected at "
             "most the split's size. Lower the batch size or use a larger split.")
-    if in_memory is None:
-        in_memory = spec.augmentation != "imagenet"
     seed = int(seed)
 
-    def augment(image, label, epoch, index):
+    def prepare_example(example, epoch, index):
         example_seed = tf.stack([tf.constant(seed, tf.int64), epoch * count + index])
-        return _prepare(image, spec, image_size, True, example_seed), label
+        return prepare(example, example_seed)
 
     if in_memory:
-        images, labels = examples.batch(count).get_single_element()
+        columns = examples.batch(count).get_single_element()
 
         def one_epoch(epoch):
             def example(position):
                 index = tf.random.experimental.index_shuffle(
                     position, tf.stack([tf.constant(seed, tf.int64), epoch]),
                     tf.constant(count - 1, tf.int64))
-                return augment(tf.gather(images, index), tf.gather(labels, index), epoch, index)
+                return prepare_example(tuple(tf.gather(c, index) for c in columns), epoch,
+                                       index)
 
             return tf.data.Dataset.range(count).map(
                 example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size,
@@ -179,7 +199,7 @@ def training_batches(examples, spec, image_size, batch_size, seed, epochs, initi
             reshuffle_each_iteration=True)
 
         def one_epoch(epoch):
-            return shuffled.map(lambda index, example: augment(*example, epoch, index),
+            return shuffled.map(lambda index, example: prepare_example(example, epoch, index),
                                 num_parallel_calls=tf.data.AUTOTUNE).batch(
                                     batch_size, drop_remainder=True)
 

@@ -110,17 +110,9 @@ class EvaluationNetwork(keras.Model):
                 "and two reductions", self.image_shape)
 
     def _make_stem(self):
-        def conv(filters, stride, name):
-            return keras.layers.Conv2D(filters, 3, stride, padding="same", use_bias=False,
-                                       name=name)
-
         if self.stem == "cifar":
-            return [conv(3 * self.filters, 1, "stem_conv"), operations.BatchNorm(name="stem_bn")]
-        half = max(self.filters // 2, 1)
-        return [conv(half, 2, "stem0_conv0"), operations.BatchNorm(name="stem0_bn0"),
-                keras.layers.ReLU(name="stem0_relu"), conv(self.filters, 2, "stem0_conv1"),
-                operations.BatchNorm(name="stem0_bn1"), keras.layers.ReLU(name="stem1_relu"),
-                conv(self.filters, 2, "stem1_conv"), operations.BatchNorm(name="stem1_bn")]
+            return [_conv(3 * self.filters, 1, "stem_conv"), operations.BatchNorm(name="stem_bn")]
+        return imagenet_stem(self.filters)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -183,6 +175,21 @@ class EvaluationNetwork(keras.Model):
         self.optimizer.apply_gradients(
             zip(tape.gradient(scaled, variables), variables, strict=True))
         return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
+
+
+def _conv(filters, stride, name):
+    return keras.layers.Conv2D(filters, 3, stride, padding="same", use_bias=False, name=name)
+
+
+def imagenet_stem(filters):
+    """DARTS' ImageNet stem as a list of layers: stem0 (two stride-2 3×3 convolutions, the
+    first with `filters // 2` channels; its output, after the 5th layer, feeds the first cell
+    as s0 at 1/4 resolution) and stem1 (ReLU, a stride-2 3×3 convolution: s1 at 1/8)."""
+    half = max(filters // 2, 1)
+    return [_conv(half, 2, "stem0_conv0"), operations.BatchNorm(name="stem0_bn0"),
+            keras.layers.ReLU(name="stem0_relu"), _conv(filters, 2, "stem0_conv1"),
+            operations.BatchNorm(name="stem0_bn1"), keras.layers.ReLU(name="stem1_relu"),
+            _conv(filters, 2, "stem1_conv"), operations.BatchNorm(name="stem1_bn")]
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")

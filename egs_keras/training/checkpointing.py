@@ -36,7 +36,7 @@ class RunCheckpoint:
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         # Keyed by path: TF's object graph does not see layers that Keras keeps in lists and
         # dicts (cells, decisions), whose counters and batch-norm statistics must come back too.
-        variables = {_variable_key(model, v): v for v in model.variables}
+        variables = {variable_key(model, v): v for v in model.variables}
         if len(variables) != len(model.variables):
             raise ValueError("The model has several variables with the same path; give its "
                              "layers unique names so that checkpoints can tell them apart.")
@@ -70,7 +70,7 @@ class RunCheckpoint:
         return self.manager.save(checkpoint_number=finished_epochs)
 
 
-def _variable_key(model, variable):
+def variable_key(model, variable):
     """The variable's path without the model's own (instance-numbered) name."""
     prefix = model.name + "/"
     return variable.path[len(prefix):] if variable.path.startswith(prefix) else variable.path
