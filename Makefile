@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint benchmark clean
+.PHONY: demo demo-segmentation test lint benchmark clean
 
 $(STAMP): setup.py pyproject.toml egs_keras/version.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ $(STAMP): setup.py pyproject.toml egs_keras/version.py
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/egs-pipeline --config=configs/demo.py \
 		--workdir=runs/demo --config.data.data_dir=runs/tfds
+
+## make demo-segmentation: the demo's search, then its cells segmenting generated shapes → mean
+## IoU → SavedModel, in runs/shapes.
+demo-segmentation: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/egs-pipeline --config=configs/shapes_segmentation.py \
+		--workdir=runs/shapes --config.data.data_dir=runs/tfds \
+		--config.cell_search.data.data_dir=runs/tfds
 
 ## make test: set up, lint and run the test suite.
 test: $(STAMP)

@@ -5,3 +5,4 @@ from egs_keras.export.clients import RestClient
 from egs_keras.export.clients import ServingError
 from egs_keras.export.saved_model import export_classifier
 from egs_keras.export.saved_model import next_version
+from egs_keras.export.segmentation import export_segmenter

@@ -8,8 +8,9 @@
 >>> client.score(token_ids)["perplexity"]                                  # doctest: +SKIP
 
 Both return {output name: numpy array}: `predict` / `predict_bytes` for the signatures of
-`export_classifier`, `next_token` / `score` for those of `export_language_model`. Server
-errors (a bad request, an unknown model) raise `ServingError` with the server's message.
+`export_classifier` and `export_segmenter` (same inputs; a segmenter returns `class_map`),
+`next_token` / `score` for those of `export_language_model`. Server errors (a bad request, an
+unknown model) raise `ServingError` with the server's message.
 """
 
 import base64

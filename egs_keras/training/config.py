@@ -19,11 +19,13 @@ from egs_keras.layers.egs_mixed_op import EXECUTION_MODES
 from egs_keras.models.architecture_search import SEARCH_MODES
 from egs_keras.models.evaluation_network import STEMS
 
+TASKS = ("cnn", "rnn", "segmentation")
+
 
 def default_config():
     """The paper's CIFAR-10 settings (search at M = 7, evaluation of 20 cells × 36 filters)."""
     config = ml_collections.ConfigDict()
-    config.task = "cnn"                   # "cnn": image cells; "rnn": default_rnn_config()
+    config.task = "cnn"     # "cnn": image cells; "rnn", "segmentation": see default_*_config()
     config.seed = 0
 
     config.data = ml_collections.ConfigDict()
@@ -136,14 +138,57 @@ def default_rnn_config():
     return config
 
 
+def default_segmentation_config():
+    """PASCAL VOC 2012 semantic segmentation on searched cells (DeepLabv3+ settings: output
+    stride 16, ASPP rates 6/12/18, 256-channel head and decoder, 48-channel low-level
+    projection, poly learning rate 0.007 with power 0.9, 512² crops, scales 0.5–2)."""
+    config = ml_collections.ConfigDict()
+    config.task = "segmentation"
+    config.seed = 0
+    # The cells: a published genotype name or a genotype JSON file; "" makes egs-pipeline
+    # search them first with `cell_search` (a complete CNN config, classification data).
+    config.genotype = ""
+    config.cell_search = default_config()
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "voc2012"          # a key of data.segmentation_datasets.DATASETS
+    config.data.data_dir = ""
+    config.data.crop_size = 0             # 0: the data set's (VOC 512)
+    config.data.eval_size = 0             # 0: the data set's (VOC 512)
+
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 300             # ≈ 27k steps of 16 on VOC train (1,464 images)
+    config.train.batch_size = 16
+    config.train.eval_batch_size = 8
+    config.train.filters = 48             # DARTS' ImageNet network: 14 cells × 48 filters
+    config.train.num_cells = 14
+    config.train.output_stride = 16
+    config.train.aspp_filters = 256
+    config.train.aspp_rates = [6, 12, 18]  # at output stride 16; scaled for 8 and 32
+    config.train.decoder_filters = 256
+    config.train.low_level_filters = 48
+    config.train.dropout = 0.1
+    config.train.learning_rate = 0.007
+    config.train.learning_rate_power = 0.9  # poly: lr · (1 − step / steps) ** power
+    config.train.momentum = 0.9
+    config.train.weight_decay = 4e-5
+    # An ImageNet evaluation run (egs-train --config=configs/imagenet_eval.py) whose stem and
+    # cells initialise the backbone; "" trains from scratch.
+    config.train.backbone_run = ""
+    config.train.graph_optimizer = True
+    return config
+
+
 def validate_config(config):
     """Checks the fields the code relies on; returns `config` or raises a ValueError naming
     the field, the value and what was expected."""
     task = config.get("task", "cnn")
-    if task not in ("cnn", "rnn"):
-        raise _validation.invalid("config.task", '"cnn" or "rnn"', task)
+    if task not in TASKS:
+        raise _validation.invalid("config.task", f"one of {list(TASKS)}", task)
     if task == "rnn":
         return _validate_rnn_config(config)
+    if task == "segmentation":
+        return _validate_segmentation_config(config)
     image_datasets.get_dataset(config.data.name)
     if config.data.image_size < 0:
         raise _validation.invalid("config.data.image_size", "0 or a positive integer",
@@ -214,4 +259,34 @@ def _validate_rnn_config(config):
     if train.averaging_patience < 0:
         raise _validation.invalid("config.train.averaging_patience", "0 (off) or a positive "
                                   "integer", train.averaging_patience)
+    return config
+
+
+def _validate_segmentation_config(config):
+    from egs_keras.data import segmentation_datasets  # noqa: PLC0415 (TFDS builders)
+    from egs_keras.models import segmentation_network  # noqa: PLC0415
+
+    spec = segmentation_datasets.get_dataset(config.data.name)
+    if config.genotype:
+        search_space.load_genotype(config.genotype)
+    else:
+        validate_config(config.cell_search)
+    train = config.train
+    for field in ("epochs", "batch_size", "eval_batch_size", "filters", "num_cells",
+                  "aspp_filters", "decoder_filters", "low_level_filters"):
+        _validation.check_positive_int(f"config.train.{field}", train[field])
+    for field in ("learning_rate", "learning_rate_power"):
+        _validation.check_positive_float(f"config.train.{field}", train[field])
+    if train.output_stride not in segmentation_network.OUTPUT_STRIDES:
+        raise _validation.invalid("config.train.output_stride",
+                                  f"one of {list(segmentation_network.OUTPUT_STRIDES)}",
+                                  train.output_stride)
+    if not 0.0 <= train.dropout < 1.0:
+        raise _validation.invalid("config.train.dropout", "a rate in [0, 1)", train.dropout)
+    for field in ("crop_size", "eval_size"):
+        size = config.data[field] or getattr(spec, field)
+        if size <= 0 or size % train.output_stride:
+            raise _validation.invalid(
+                f"config.data.{field}", "0 (the data set's) or a positive multiple of "
+                f"config.train.output_stride ({train.output_stride})", config.data[field])
     return config

@@ -8,6 +8,7 @@ loads its checkpoint (with NT-ASGD's averaged weights, if averaging had started)
 
 import json
 import pathlib
+import typing
 
 import ml_collections
 import tensorflow as tf
@@ -16,14 +17,28 @@ from egs_keras import search_space
 from egs_keras.data import language_modeling
 from egs_keras.export import language_model
 from egs_keras.export import saved_model
+from egs_keras.export import segmentation
 from egs_keras.training import checkpointing
 from egs_keras.training import language_runs
+from egs_keras.training import segmentation_runs
 from egs_keras.training import train_run
 
 
-def export_training_run(train_dir, export_base=None, version=None, checkpoint=None):
-    """Exports the run in `train_dir` (default base: `<train_dir>/../export`); `checkpoint`
-    selects a checkpoint prefix instead of the newest one. Returns the version directory."""
+class TrainingRun(typing.NamedTuple):
+    """A training run loaded from its directory: its `config` (and `config_text`), `genotype`,
+    the `model` with the checkpoint's weights (NT-ASGD averages applied) and, for a language
+    model, its `vocabulary`."""
+
+    config: ml_collections.ConfigDict
+    config_text: str
+    genotype: search_space.Genotype
+    model: object
+    vocabulary: object = None
+
+
+def load_training_run(train_dir, checkpoint=None):
+    """Rebuilds the network of the run in `train_dir` and loads its newest checkpoint (or the
+    checkpoint prefix `checkpoint`); returns a `TrainingRun`."""
     train_dir = pathlib.Path(train_dir)
     missing = [name for name in ("config.json", "genotype.json")
                if not (train_dir / name).exists()]
@@ -35,12 +50,13 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
     config_text = (train_dir / "config.json").read_text(encoding="utf-8")
     config = ml_collections.ConfigDict(json.loads(config_text))
     genotype = search_space.Genotype.load(train_dir / "genotype.json")
-    language = language_runs.is_language_task(config)
-    averaging_state = []
-    if language:
+    averaging_state, vocabulary = [], None
+    if language_runs.is_language_task(config):
         vocabulary = language_modeling.Vocabulary.load(train_dir / "vocabulary.txt")
         model = language_runs.build_language_model(config, genotype, len(vocabulary))
         averaging_state = language_runs.state_callbacks(config, model)
+    elif segmentation_runs.is_segmentation_task(config):
+        model = segmentation_runs.build_segmentation_model(config, genotype, steps_per_epoch=1)
     else:
         model = train_run.build_evaluation_model(config, genotype, steps_per_epoch=1)
     extra = {k: v for callback in averaging_state for k, v in callback.trackables().items()}
@@ -56,10 +72,22 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
         raise ValueError(f"Could not load checkpoint {str(prefix)!r}: {error}") from None
     for callback in averaging_state:  # NT-ASGD: serve the averaged weights
         callback.apply()
-    base = pathlib.Path(export_base) if export_base else train_dir.parent / "export"
-    extra_files = {"genotype.json": genotype.to_json() + "\n", "config.json": config_text}
-    if language:
-        return language_model.export_language_model(model, base, version, vocabulary,
+    return TrainingRun(config, config_text, genotype, model, vocabulary)
+
+
+def export_training_run(train_dir, export_base=None, version=None, checkpoint=None):
+    """Exports the run in `train_dir` (default base: `<train_dir>/../export`); `checkpoint`
+    selects a checkpoint prefix instead of the newest one. Returns the version directory."""
+    run = load_training_run(train_dir, checkpoint)
+    base = pathlib.Path(export_base) if export_base else pathlib.Path(train_dir).parent / "export"
+    extra_files = {"genotype.json": run.genotype.to_json() + "\n",
+                   "config.json": run.config_text}
+    if run.vocabulary is not None:
+        return language_model.export_language_model(run.model, base, version, run.vocabulary,
                                                     extra_files)
-    return saved_model.export_classifier(model, base, config.data.name, version,
+    if segmentation_runs.is_segmentation_task(run.config):
+        return segmentation.export_segmenter(
+            run.model, base, run.config.data.name, version, extra_files=extra_files,
+            warmup_size=segmentation_runs.sizes(run.config)[1])
+    return saved_model.export_classifier(run.model, base, run.config.data.name, version,
                                          extra_files=extra_files)

@@ -1,6 +1,9 @@
 """The whole job in one work directory: search → genotype (JSON + PNG) → evaluation training
 → test accuracy → SavedModel. `egs-pipeline` (and `make demo`) call `run_pipeline`.
 
+A segmentation config trains a segmentation network on the cells of its `genotype` (a
+published name or a JSON file), or, when that is empty, on the cells its `cell_search` finds.
+
 Layout::
 
     <workdir>/config.json     the resolved config
@@ -15,9 +18,11 @@ Every stage resumes: the same command after an interruption continues where it s
 import json
 import pathlib
 
+from egs_keras import search_space
 from egs_keras.training import export_run
 from egs_keras.training import records
 from egs_keras.training import search_run
+from egs_keras.training import segmentation_runs
 from egs_keras.training import train_run
 
 
@@ -30,7 +35,10 @@ def run_pipeline(config, workdir, strategy="default"):
         if pathlib.Path(summary.get("export", "")).exists():
             return summary
     records.write_config(config, workdir)
-    genotype = search_run.run_search(config, workdir / "search", strategy)
+    if segmentation_runs.is_segmentation_task(config) and config.genotype:
+        genotype = search_space.load_genotype(config.genotype)  # given: no search
+    else:
+        genotype = search_run.run_search(config, workdir / "search", strategy)
     results = train_run.run_training(config, workdir / "train", genotype, strategy)
     results.pop("model")
     export_path = export_run.export_training_run(workdir / "train", workdir / "export")

@@ -21,6 +21,7 @@ from egs_keras.models.search_network import EGSSearchNetwork
 from egs_keras.training import language_runs
 from egs_keras.training import records
 from egs_keras.training import search_fit
+from egs_keras.training import segmentation_runs
 from egs_keras.training import strategies
 
 COST_MEASURES = ("parameters", "multiply_adds")
@@ -90,9 +91,12 @@ def build_search_model(config, steps_per_epoch):
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) the search of `config` in `workdir`; returns the derived genotype,
     also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`. A config of
-    task "rnn" searches a recurrent cell (`language_runs.run_language_search`)."""
+    task "rnn" searches a recurrent cell (`language_runs.run_language_search`); one of task
+    "segmentation" runs its `cell_search` (a CNN search on classification data)."""
     if language_runs.is_language_task(config):
         return language_runs.run_language_search(config, workdir, strategy)
+    if segmentation_runs.is_segmentation_task(config):  # its cells come from a CNN search
+        return run_search(config.cell_search, workdir, strategy)
     workdir = records.prepare_workdir(workdir)
     records.write_config(config, workdir)
     search, data = config.search, config.data

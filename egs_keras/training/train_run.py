@@ -20,12 +20,16 @@ from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import language_runs
 from egs_keras.training import records
+from egs_keras.training import segmentation_runs
 from egs_keras.training import strategies
 
 
 def count_evaluation_network(config, genotype):
     """{"parameters", "parameters_with_auxiliary", "multiply_adds", "input_shape"} of the
-    evaluation network of `config.train` for `genotype`, without training (`egs-count`)."""
+    evaluation network of `config.train` for `genotype`, without training (`egs-count`);
+    for a segmentation config, those of its segmentation network."""
+    if segmentation_runs.is_segmentation_task(config):
+        return segmentation_runs.count_segmentation_network(config, genotype)
     model = build_evaluation_model(config, search_space.load_genotype(genotype),
                                    steps_per_epoch=1)
     return {"parameters": complexity.count_parameters(model),
@@ -82,9 +86,12 @@ def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) the network of `genotype` in `workdir`, evaluates it on the
     test split and returns {"test_accuracy", "test_loss", "parameters", "multiply_adds",
     "model"}; the numbers are also written to `<workdir>/results.json`. A config of task
-    "rnn" trains a language model (`language_runs.run_language_training`)."""
+    "rnn" trains a language model (`language_runs.run_language_training`), one of task
+    "segmentation" a segmentation network (`segmentation_runs.run_segmentation_training`)."""
     if language_runs.is_language_task(config):
         return language_runs.run_language_training(config, workdir, genotype, strategy)
+    if segmentation_runs.is_segmentation_task(config):
+        return segmentation_runs.run_segmentation_training(config, workdir, genotype, strategy)
     workdir = records.prepare_workdir(workdir)
     train, data = config.train, config.data
     genotype = search_space.load_genotype(genotype)

@@ -10,7 +10,7 @@ CONFIGS = sorted(p for p in (pathlib.Path(__file__).parents[2] / "configs").glob
 
 
 def _load(path):
-    namespace = {}
+    namespace = {"__file__": str(path)}
     exec(compile(path.read_text(), str(path), "exec"), namespace)  # as config_flags does
     return namespace["get_config"]()
 
