@@ -230,6 +230,16 @@ def load_genotype(reference):
     return published_genotype(str(reference))
 
 
+def cnn_genotype(genotype):
+    """`genotype` (a `Genotype` or its `to_dict()`) as a `Genotype` of kind "cnn"; a
+    ValueError otherwise (the networks built from CNN cells call it)."""
+    if isinstance(genotype, dict):
+        genotype = Genotype.from_dict(genotype)
+    if not isinstance(genotype, Genotype) or genotype.kind != "cnn":
+        raise _validation.invalid("genotype", "a CNN Genotype or its dict", genotype)
+    return genotype
+
+
 def derive_genotype(
     probabilities, num_samples, *, kind="cnn", primitives=None, strategy="most_probable",
     num_inputs=None, seed=None,

@@ -51,10 +51,7 @@ class EvaluationNetwork(keras.Model):
     def __init__(self, genotype, num_classes=10, input_shape=(32, 32, 3), filters=36,
                  num_cells=20, stem="cifar", auxiliary_weight=0.4, seed=0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(genotype, dict):
-            genotype = search_space.Genotype.from_dict(genotype)
-        if not isinstance(genotype, search_space.Genotype) or genotype.kind != "cnn":
-            raise _validation.invalid("genotype", "a CNN Genotype or its dict", genotype)
+        genotype = search_space.cnn_genotype(genotype)
         self.genotype = genotype.to_dict()
         self.num_classes = _validation.check_positive_int("num_classes", num_classes)
         self.image_shape = _validation.check_image_shape("input_shape", input_shape)

@@ -64,10 +64,7 @@ class SegmentationNetwork(keras.Model):
                  output_stride=16, aspp_filters=256, aspp_rates=(6, 12, 18),
                  decoder_filters=256, low_level_filters=48, dropout=0.1, seed=0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(genotype, dict):
-            genotype = search_space.Genotype.from_dict(genotype)
-        if not isinstance(genotype, search_space.Genotype) or genotype.kind != "cnn":
-            raise _validation.invalid("genotype", "a CNN Genotype or its dict", genotype)
+        genotype = search_space.cnn_genotype(genotype)
         self.genotype = genotype.to_dict()
         self.num_classes = _validation.check_positive_int("num_classes", num_classes)
         self.channels = _validation.check_positive_int("channels", channels)
