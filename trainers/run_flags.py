@@ -32,8 +32,10 @@ def define_strategy():
     return flags.DEFINE_enum(
         "strategy", "default", list(strategies.STRATEGIES),
         "The tf.distribute strategy: 'default' (one device), 'one_device' (the first GPU, "
-        "else the CPU) or 'mirrored' (all local GPUs, else the logical CPUs of "
-        "--cpu_replicas; batch sizes in the config are global).")
+        "else the CPU), 'mirrored' (all local GPUs, else the logical CPUs of "
+        "--cpu_replicas), 'multi_worker' (the cluster in TF_CONFIG; run the same command on "
+        "every worker) or 'tpu' (the TPU of this TPU VM, or TPU_NAME). Batch sizes in the "
+        "config are global.")
 
 
 def define_genotype():

@@ -19,7 +19,8 @@ if "BUILD_WORKING_DIRECTORY" in os.environ:
 
 def begin(argv):
     """What every trainer's main does first: reject positional arguments, quiet the logs,
-    split the CPU for --cpu_replicas (before TensorFlow starts its devices)."""
+    split the CPU for --cpu_replicas and create a multi_worker or tpu strategy (both before
+    TensorFlow starts its devices)."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
     quiet_logging()
@@ -27,6 +28,12 @@ def begin(argv):
     if replicas > 1:
         strategies.use_cpu_replicas(replicas)
         print(f"CPU split into {replicas} logical devices (for --strategy=mirrored).")
+    strategy = flags.FLAGS["strategy"].value if "strategy" in flags.FLAGS else "default"
+    if strategy in ("multi_worker", "tpu"):  # must exist before TensorFlow runs anything
+        try:
+            strategies.get_strategy(strategy)
+        except ValueError as error:
+            raise app.UsageError(str(error)) from None
 
 
 def quiet_logging():

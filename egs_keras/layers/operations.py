@@ -111,10 +111,14 @@ class BatchNorm(keras.layers.Layer):
             self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
             self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
         if self.track_statistics:
+            # "mean": under tf.distribute each replica's update is averaged over all replicas
+            # (and workers), so every copy holds the statistics of the global batch.
             self.moving_mean = self.add_weight(
-                name="moving_mean", shape=(channels,), initializer="zeros", trainable=False)
+                name="moving_mean", shape=(channels,), initializer="zeros", trainable=False,
+                aggregation="mean")
             self.moving_variance = self.add_weight(
-                name="moving_variance", shape=(channels,), initializer="ones", trainable=False)
+                name="moving_variance", shape=(channels,), initializer="ones", trainable=False,
+                aggregation="mean")
 
     def call(self, inputs, training=None):
         channels = inputs.shape[-1]

@@ -11,7 +11,9 @@ and the number of finished epochs. `restore()` returns the epoch to start from;
 ...           callbacks=[StopOnNonFinite(), CheckpointCallback(checkpoint)])  # doctest: +SKIP
 """
 
+import json
 import math
+import pathlib
 
 import keras
 import numpy as np
@@ -59,15 +61,37 @@ class RunCheckpoint:
 
     def restore(self):
         """Loads the newest checkpoint if there is one; returns the number of finished epochs
-        (0 for a fresh run)."""
+        (0 for a fresh run). `resume_step` is then the number of steps already done in the
+        next epoch (0 unless the run was saved mid-epoch, see `save`)."""
+        self.resume_step = 0
         if self.latest is None:
             return 0
         self.checkpoint.restore(self.latest).assert_existing_objects_matched()
+        marker = pathlib.Path(self.directory) / _MID_EPOCH
+        if marker.exists():
+            saved = json.loads(marker.read_text(encoding="utf-8"))
+            if saved.get("checkpoint") == pathlib.Path(self.latest).name:
+                self.resume_step = int(saved["step"])
         return int(self.epoch.numpy())
 
-    def save(self, finished_epochs):
+    def save(self, finished_epochs, steps_in_epoch=0):
+        """Saves after `finished_epochs` epochs and `steps_in_epoch` more steps. A mid-epoch
+        save (a preempted multi-worker run) replaces the checkpoint of the last finished epoch
+        and records the step in `mid_epoch.json`, so `restore` resumes at that step."""
         self.epoch.assign(finished_epochs)
-        return self.manager.save(checkpoint_number=finished_epochs)
+        path = self.manager.save(checkpoint_number=finished_epochs)
+        marker = pathlib.Path(self.directory) / _MID_EPOCH
+        if steps_in_epoch:
+            marker.write_text(json.dumps({"checkpoint": pathlib.Path(path).name,
+                                          "epoch": int(finished_epochs),
+                                          "step": int(steps_in_epoch)}) + "\n",
+                              encoding="utf-8")
+        elif marker.exists():
+            marker.unlink()
+        return path
+
+
+_MID_EPOCH = "mid_epoch.json"
 
 
 def variable_key(model, variable):

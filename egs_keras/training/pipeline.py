@@ -23,6 +23,7 @@ from egs_keras.training import export_run
 from egs_keras.training import records
 from egs_keras.training import search_run
 from egs_keras.training import segmentation_runs
+from egs_keras.training import strategies
 from egs_keras.training import train_run
 
 
@@ -34,15 +35,18 @@ def run_pipeline(config, workdir, strategy="default"):
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if pathlib.Path(summary.get("export", "")).exists():
             return summary
-    records.write_config(config, workdir)
+    chief = strategies.is_chief(strategies.get_strategy(strategy))
+    if chief:
+        records.write_config(config, workdir)
     if segmentation_runs.is_segmentation_task(config) and config.genotype:
         genotype = search_space.load_genotype(config.genotype)  # given: no search
     else:
         genotype = search_run.run_search(config, workdir / "search", strategy)
     results = train_run.run_training(config, workdir / "train", genotype, strategy)
     results.pop("model")
-    export_path = export_run.export_training_run(workdir / "train", workdir / "export")
-    summary = {**results, "genotype": genotype.to_dict(), "export": str(export_path)}
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n",
-                                          encoding="utf-8")
+    summary = {**results, "genotype": genotype.to_dict()}
+    if chief:  # (under multi_worker the other workers only train)
+        export_path = export_run.export_training_run(workdir / "train", workdir / "export")
+        summary["export"] = str(export_path)
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import checkpointing
+from egs_keras.training import strategies
 
 
 def progress_verbosity():
@@ -59,19 +60,29 @@ def write_config(config, directory):
     return path
 
 
-def run_callbacks_for(directory, model, tensorboard=True, state_callbacks=()):
+def run_callbacks_for(directory, model, tensorboard=True, state_callbacks=(), strategy=None):
     """The checkpoint of a run in `directory` and the callbacks that record it, in the order
     that keeps the last good checkpoint intact (the non-finite guard first). Callbacks with
     state of their own (`state_callbacks`, e.g. `WeightAveraging`) are checkpointed too and
-    run before the checkpoint is written."""
+    run before the checkpoint is written.
+
+    Under a multi-worker `strategy` only the chief keeps the records (history, TensorBoard)
+    in `directory`; every other worker must still save checkpoints with it (the save is a
+    collective operation), into `<directory>/workertemp_<task>_<index>/checkpoints`, and
+    resumes from there."""
     directory = pathlib.Path(directory)
+    chief = strategy is None or strategies.is_chief(strategy)
+    if not chief:
+        task_type, index = strategies.worker_id(strategy)
+        directory = directory / f"workertemp_{task_type}_{index}"
     extra = {}
     for callback in state_callbacks:
         extra.update(callback.trackables())
     checkpoint = checkpointing.RunCheckpoint(directory / "checkpoints", model, extra=extra)
     callbacks = [run_callbacks.StopOnNonFinite(checkpoint.directory), *state_callbacks,
-                 checkpointing.CheckpointCallback(checkpoint),
-                 keras.callbacks.CSVLogger(str(directory / "history.csv"), append=True)]
-    if tensorboard:
+                 checkpointing.CheckpointCallback(checkpoint)]
+    if chief:
+        callbacks.append(keras.callbacks.CSVLogger(str(directory / "history.csv"), append=True))
+    if chief and tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(directory / "logs")))
     return checkpoint, callbacks

@@ -98,17 +98,18 @@ def run_search(config, workdir, strategy="default"):
     if segmentation_runs.is_segmentation_task(config):  # its cells come from a CNN search
         return run_search(config.cell_search, workdir, strategy)
     workdir = records.prepare_workdir(workdir)
-    records.write_config(config, workdir)
+    distribution = strategies.get_strategy(strategy)
+    if strategies.is_chief(distribution):
+        records.write_config(config, workdir)
     search, data = config.search, config.data
     records.set_graph_optimizer(search.graph_optimizer)
     spec, image_size, (train, valid) = image_datasets.load_config_splits(
         data, search.train_split, search.valid_split)
     steps = image_datasets.num_examples(train) // search.batch_size
 
-    distribution = strategies.get_strategy(strategy)
     with distribution.scope():
         model = build_search_model(config, steps)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model)
+        checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)
     initial_epoch = checkpoint.restore()
 
     batches, steps = image_datasets.training_batches(
@@ -120,4 +121,4 @@ def run_search(config, workdir, strategy="default"):
         batches, steps = tf.data.Dataset.zip((batches, valid_batches)), min(steps, valid_steps)
     validation = image_datasets.evaluation_batches(valid, spec, image_size, search.batch_size)
     return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
-                                     callbacks, initial_epoch)
+                                     callbacks, initial_epoch, distribution, checkpoint)

@@ -19,6 +19,7 @@ from egs_keras.data import segmentation_datasets
 from egs_keras.models import complexity
 from egs_keras.models.segmentation_network import SegmentationNetwork
 from egs_keras.training import checkpointing
+from egs_keras.training import distributed_loop
 from egs_keras.training import records
 from egs_keras.training import strategies
 
@@ -110,10 +111,12 @@ def run_segmentation_training(config, workdir, genotype, strategy="default"):
     from egs_keras.training import export_run  # noqa: PLC0415 (it imports this module)
 
     workdir = records.prepare_workdir(workdir)
+    distribution = strategies.get_strategy(strategy)
     train, data = config.train, config.data
     genotype = search_space.load_genotype(genotype)
-    records.write_config(config, workdir)
-    genotype.save(workdir / "genotype.json")
+    if strategies.is_chief(distribution):
+        records.write_config(config, workdir)
+        genotype.save(workdir / "genotype.json")
     records.set_graph_optimizer(train.graph_optimizer)
     spec = segmentation_datasets.get_dataset(data.name)
     crop_size, eval_size = sizes(config)
@@ -121,11 +124,10 @@ def run_segmentation_training(config, workdir, genotype, strategy="default"):
                       for split in (spec.train_split, spec.test_split))
     steps = image_datasets.num_examples(examples) // train.batch_size
 
-    distribution = strategies.get_strategy(strategy)
     keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     with distribution.scope():
         model = build_segmentation_model(config, genotype, steps)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model)
+        checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)
     initial_epoch = checkpoint.restore()
     if initial_epoch == 0 and train.backbone_run:
         copied, total = initialize_backbone(
@@ -136,15 +138,18 @@ def run_segmentation_training(config, workdir, genotype, strategy="default"):
     test_batches = segmentation_datasets.evaluation_batches(test, spec, eval_size,
                                                             train.eval_batch_size)
     if initial_epoch < train.epochs:
-        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=test_batches, callbacks=callbacks,
-                  verbose=records.progress_verbosity(), shuffle=False)
-    scores = model.evaluate(test_batches, verbose=0, return_dict=True)
+        distributed_loop.fit(model, distribution, batches, epochs=train.epochs,
+                             initial_epoch=initial_epoch, steps_per_epoch=steps,
+                             validation_data=test_batches, callbacks=callbacks,
+                             verbose=records.progress_verbosity(), checkpoint=checkpoint)
+    scores = distributed_loop.evaluate(model, distribution, test_batches)
     results = {"mean_iou": float(scores["mean_iou"]),
                "iou": {name: float(scores[f"iou_{name}"]) for name in spec.class_names},
                "test_loss": float(scores["loss"]),
                "parameters": complexity.count_parameters(model),
                "multiply_adds": model.count_multiply_adds(eval_size),
                "eval_size": eval_size, "epochs": train.epochs}
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if strategies.is_chief(distribution):
+        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n",
+                                              encoding="utf-8")
     return {**results, "model": model}

@@ -18,6 +18,7 @@ from egs_keras.data import image_datasets
 from egs_keras.models import complexity
 from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.training import callbacks as run_callbacks
+from egs_keras.training import distributed_loop
 from egs_keras.training import language_runs
 from egs_keras.training import records
 from egs_keras.training import segmentation_runs
@@ -93,19 +94,20 @@ def run_training(config, workdir, genotype, strategy="default"):
     if segmentation_runs.is_segmentation_task(config):
         return segmentation_runs.run_segmentation_training(config, workdir, genotype, strategy)
     workdir = records.prepare_workdir(workdir)
+    distribution = strategies.get_strategy(strategy)
     train, data = config.train, config.data
     genotype = search_space.load_genotype(genotype)
-    records.write_config(config, workdir)
-    genotype.save(workdir / "genotype.json")
+    if strategies.is_chief(distribution):
+        records.write_config(config, workdir)
+        genotype.save(workdir / "genotype.json")
     spec = image_datasets.get_dataset(data.name)
     spec, image_size, (examples, test) = image_datasets.load_config_splits(
         data, spec.train_split, spec.test_split)
     steps = image_datasets.num_examples(examples) // train.batch_size
 
-    distribution = strategies.get_strategy(strategy)
     with distribution.scope():
         model = build_evaluation_model(config, genotype, steps)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model)
+        checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)
     initial_epoch = checkpoint.restore()
     batches, steps = image_datasets.training_batches(
         examples, spec, image_size, train.batch_size, config.seed, train.epochs, initial_epoch)
@@ -113,13 +115,16 @@ def run_training(config, workdir, genotype, strategy="default"):
     if train.drop_path_rate > 0:
         callbacks.insert(0, run_callbacks.DropPathScheduler(train.drop_path_rate, train.epochs))
     if initial_epoch < train.epochs:
-        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=test_batches, callbacks=callbacks,
-                  verbose=records.progress_verbosity(), shuffle=False)
-    test_loss, test_accuracy = model.evaluate(test_batches, verbose=0)
-    results = {"test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+        distributed_loop.fit(model, distribution, batches, epochs=train.epochs,
+                             initial_epoch=initial_epoch, steps_per_epoch=steps,
+                             validation_data=test_batches, callbacks=callbacks,
+                             verbose=records.progress_verbosity(), checkpoint=checkpoint)
+    scores = distributed_loop.evaluate(model, distribution, test_batches)
+    results = {"test_accuracy": scores["accuracy"], "test_loss": scores["loss"],
                "parameters": complexity.count_parameters(model),
                "multiply_adds": complexity.count_multiply_adds(model),
                "epochs": train.epochs}
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if strategies.is_chief(distribution):
+        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n",
+                                              encoding="utf-8")
     return {**results, "model": model}

@@ -101,7 +101,9 @@ def _fails(command, *messages):
     ("--config.search.learning_rate=-0.1", "config.search.learning_rate"),
     ("--config.search.num_samples=9", "config.search.num_samples"),
     ("--config.search.execution=lazy", "config.search.execution"),
-    ("--strategy=tpu", "--strategy"),
+    ("--strategy=nccl", "--strategy"),
+    ("--strategy=tpu", "no TPU was found"),
+    ("--strategy=multi_worker", "without a TF_CONFIG environment variable"),
 ])
 def test_bad_configs_and_flags_fail_fast_naming_the_field(tmp_path, override, message):
     _fails(_command("search", tmp_path / "w", override), message)
