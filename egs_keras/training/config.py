@@ -61,6 +61,7 @@ def default_config():
     config.search.arch_weight_decay = 1e-3
     config.search.derive = "most_probable"
     config.search.graph_optimizer = True          # off: faster first step, slower steps
+    config.search.jit_compile = False             # XLA (TPUs: True; needs execution "dense")
 
     config.train = ml_collections.ConfigDict()
     config.train.epochs = 600
@@ -75,6 +76,7 @@ def default_config():
     config.train.weight_decay = 3e-4
     config.train.label_smoothing = 0.0
     config.train.graph_optimizer = True           # Grappler on, as TensorFlow defaults
+    config.train.jit_compile = False              # XLA (TPUs: True)
     return config
 
 
@@ -176,6 +178,7 @@ def default_segmentation_config():
     # cells initialise the backbone; "" trains from scratch.
     config.train.backbone_run = ""
     config.train.graph_optimizer = True
+    config.train.jit_compile = False      # XLA (TPUs: True)
     return config
 
 
@@ -209,6 +212,11 @@ def validate_config(config):
     _check_search_choices(search)
     for field in ("temperature_start", "temperature_end"):
         _validation.check_positive_float(f"config.search.{field}", search[field])
+    if search.jit_compile and search.execution != "dense":
+        raise _validation.invalid(
+            "config.search.jit_compile", 'False with config.search.execution="sparse"', True,
+            hint="Sparse execution crops inactive operations to sizes known only at run time, "
+                 "which XLA cannot compile; use execution 'dense' with jit_compile.")
     if train.stem not in STEMS:
         raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
     if not 0.0 <= train.drop_path_rate < 1.0:

@@ -84,7 +84,7 @@ def build_search_model(config, steps_per_epoch):
         arch_optimizer=keras.optimizers.Adam(search.arch_learning_rate, beta_1=0.5,
                                              weight_decay=search.arch_weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"], jit_compile=False)
+        metrics=["accuracy"], jit_compile=search.get("jit_compile", False))
     return model
 
 

@@ -57,7 +57,7 @@ def build_segmentation_model(config, genotype, steps_per_epoch):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
                                                         ignore_class=IGNORE_LABEL),
         metrics=[metrics.SegmentationIoU(spec.class_names, ignore_class=IGNORE_LABEL)],
-        jit_compile=False)
+        jit_compile=train.get("jit_compile", False))
     return model
 
 

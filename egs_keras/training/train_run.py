@@ -79,7 +79,7 @@ def build_evaluation_model(config, genotype, steps_per_epoch):
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=train.momentum,
                                        weight_decay=train.weight_decay, global_clipnorm=5.0),
-        loss=loss, metrics=["accuracy"], jit_compile=False)
+        loss=loss, metrics=["accuracy"], jit_compile=train.get("jit_compile", False))
     return model
 
 
