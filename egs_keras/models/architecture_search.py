@@ -39,6 +39,45 @@ def check_search_mode(search_mode):
     return search_mode
 
 
+def global_loss(loss):
+    """The loss to log from a replica's `compute_loss` result: Keras scales each replica's
+    loss by 1 / replicas (so that summed gradients average over the global batch); this undoes
+    it, so logs show the same loss on any number of replicas."""
+    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            return loss * replicas
+    return loss
+
+
+def synchronized_gradients(pairs, optimizer):
+    """(gradient, variable) `pairs` ready for `optimizer.apply_gradients` in a replica.
+
+    With one replica they are returned as they are. With several, Keras 3.15 would clip each
+    replica's gradients (`global_clipnorm`) before summing them across replicas, so a run on
+    R replicas would take steps up to R times longer than on one device; and it packs the
+    gradients into one all-reduce, which fails on an embedding's sparse gradient (rows differ
+    between replicas). Here the gradients are made dense, summed across replicas, clipped to
+    the global norm, and divided by R: Keras' own all-reduce then restores the clipped global
+    gradient, and its clipping of each share (at most 1 / R of the norm) changes nothing.
+    """
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        return pairs
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas == 1:
+        return pairs
+    pairs = [(tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g, v)
+             for g, v in pairs]
+    if not optimizer.global_clipnorm:
+        return pairs
+    present = [i for i, (g, _) in enumerate(pairs) if g is not None]
+    summed = tf.distribute.get_replica_context().all_reduce(
+        "sum", [pairs[i][0] for i in present])
+    clipped, _ = tf.clip_by_global_norm(summed, optimizer.global_clipnorm)
+    shares = dict(zip(present, (g / replicas for g in clipped), strict=True))
+    return [(shares.get(i), v) for i, (_, v) in enumerate(pairs)]
+
+
 class ArchitectureSearch:
     """Mixin for `keras.Model` subclasses that search an architecture (see the module doc)."""
 
@@ -109,19 +148,22 @@ class ArchitectureSearch:
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
             if stream == "train":
-                self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+                self._loss_tracker.update_state(global_loss(loss),
+                                                sample_weight=tf.shape(x)[0])
             loss = scaler.scale_loss(loss)
         pairs = list(zip(tape.gradient(loss, variables), variables, strict=True))
         if optimizer is not None:
-            optimizer.apply_gradients(pairs)
+            optimizer.apply_gradients(synchronized_gradients(pairs, optimizer))
         else:
             # The loss was scaled for `optimizer` (mixed precision); loss scaling is linear, so
             # re-scale α's gradients to what `arch_optimizer` expects.
             ratio = self.arch_optimizer.scale_loss(1.0) / self.optimizer.scale_loss(1.0)
             arch = {id(v) for v in self.arch_variables}
-            self.optimizer.apply_gradients([p for p in pairs if id(p[1]) not in arch])
-            self.arch_optimizer.apply_gradients(
-                [(None if g is None else g * ratio, v) for g, v in pairs if id(v) in arch])
+            self.optimizer.apply_gradients(synchronized_gradients(
+                [p for p in pairs if id(p[1]) not in arch], self.optimizer))
+            self.arch_optimizer.apply_gradients(synchronized_gradients(
+                [(None if g is None else g * ratio, v) for g, v in pairs if id(v) in arch],
+                self.arch_optimizer))
         return x, y, y_pred, sample_weight
 
     def probabilities(self):

@@ -9,7 +9,9 @@ from egs_keras.layers import highway_cell
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
+from egs_keras.models.architecture_search import global_loss
 from egs_keras.models.architecture_search import in_symbolic_scope
+from egs_keras.models.architecture_search import synchronized_gradients
 
 STREAMS = ("train", "validation", "evaluation")
 
@@ -124,14 +126,38 @@ class RecurrentLanguageModel(keras.Model):
         if self.batch_size is not None:
             rows = {"train": self.batch_size, "validation": self.batch_size,
                     "evaluation": self.eval_batch_size}
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            for stream, count in rows.items():
+                if count % replicas:
+                    raise ValueError(
+                        f"Received {count} rows for the {stream!r} stream and {replicas} "
+                        "replicas, expected a multiple of the replicas: each replica carries "
+                        "the state of its own rows. Change the batch sizes or the replicas.")
             sizes = self.state_sizes
+            # One copy per replica ("on_read"): replica r carries the state of its rows of
+            # every global batch (tf.distribute splits batches in order).
             self.carried_states = {
-                stream: [self.add_weight(name=f"{stream}_state" + (f"_{i}" if i else ""),
-                                         shape=(rows[stream], size), initializer="zeros",
-                                         trainable=False)
+                stream: [self._per_replica_state(f"{stream}_state" + (f"_{i}" if i else ""),
+                                                 (rows[stream] // replicas, size))
                          for i, size in enumerate(sizes)]
                 for stream in STREAMS}
         self.built = True
+
+    def _per_replica_state(self, name, shape):
+        """A zero state variable with one copy per replica (`add_weight` as such, but with
+        TensorFlow's "on_read" synchronisation, which `add_weight` does not take)."""
+        with keras.name_scope(self.name, caller=self):
+            variable = keras.Variable(initializer="zeros", shape=shape, dtype=self.variable_dtype,
+                                      trainable=False, aggregation="mean",
+                                      synchronization="on_read", name=name)
+        self._track_variable(variable)
+        return variable
+
+    @property
+    def transient_variables(self):
+        """The carried states: zeroed at every epoch and evaluation, shaped by the replicas,
+        so checkpoints leave them out."""
+        return [v for states in self.carried_states.values() for v in states]
 
     def call(self, tokens, training=None, stream=None):
         if in_symbolic_scope():
@@ -147,7 +173,8 @@ class RecurrentLanguageModel(keras.Model):
             if rows is not None and rows != expected:
                 raise ValueError(
                     f"Received a batch of {rows} rows for the {stream!r} stream, expected "
-                    f"{expected}: the model carries that stream's state across batches. "
+                    f"{expected} (per replica): the model carries that stream's state across "
+                    "batches. "
                     "Batch the data accordingly, or construct the model with matching "
                     "`batch_size` / `eval_batch_size` (None: no state carried).")
             initial_state = [tf.convert_to_tensor(v) for v in carried]
@@ -192,6 +219,21 @@ class RecurrentLanguageModel(keras.Model):
         mask = keras.random.dropout(tf.ones([shape[0], 1, shape[2]], x.dtype), rate,
                                     seed=self.dropout_seed)
         return x * mask
+
+    def train_step(self, data):
+        """Keras' training step, with gradients synchronised and clipped across replicas as
+        one device would (see `architecture_search.synchronized_gradients`)."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=True)
+            self._loss_tracker.update_state(global_loss(loss), sample_weight=tf.shape(x)[0])
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        pairs = list(zip(tape.gradient(scaled, variables), variables, strict=True))
+        self.optimizer.apply_gradients(synchronized_gradients(pairs, self.optimizer))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def reset_state(self):
         """Zeroes every carried hidden state."""

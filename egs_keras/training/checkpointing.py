@@ -38,8 +38,10 @@ class RunCheckpoint:
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         # Keyed by path: TF's object graph does not see layers that Keras keeps in lists and
         # dicts (cells, decisions), whose counters and batch-norm statistics must come back too.
-        variables = {variable_key(model, v): v for v in model.variables}
-        if len(variables) != len(model.variables):
+        transient = {id(v) for v in getattr(model, "transient_variables", ())}
+        kept = [v for v in model.variables if id(v) not in transient]
+        variables = {variable_key(model, v): v for v in kept}
+        if len(variables) != len(kept):
             raise ValueError("The model has several variables with the same path; give its "
                              "layers unique names so that checkpoints can tell them apart.")
         trackables = {"model_variables": variables, "epoch": self.epoch, **(extra or {})}

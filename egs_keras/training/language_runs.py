@@ -42,11 +42,11 @@ def load_corpus(data, workdir=None):
 
 
 def _check_strategy(strategy):
-    if strategy not in ("default", "one_device"):
+    if strategy == "multi_worker":
         raise _validation.invalid(
-            "strategy", '"default" or "one_device" for language models', strategy,
-            hint="They carry their hidden state across batches, which replicas cannot share "
-                 "yet.")
+            "strategy", '"default", "one_device", "mirrored" or "tpu" for language models',
+            strategy, hint="Multi-worker training goes through a custom loop that does not "
+                           "carry hidden states yet.")
     return strategies.get_strategy(strategy)
 
 

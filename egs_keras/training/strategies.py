@@ -34,22 +34,25 @@ _CREATED = {}
 
 
 def get_strategy(name):
-    """The strategy called `name` (see the module docstring). "multi_worker" and "tpu" are
-    created once per process and must be created before TensorFlow runs anything else (the
-    trainers do it at start-up); later calls return the same object."""
+    """The strategy called `name` (see the module docstring), created once per process: a
+    pipeline's search and training share it (two `MirroredStrategy` objects over the same
+    devices would mix up each other's collective operations). "multi_worker" and "tpu" must
+    be created before TensorFlow runs anything else; the trainers do it at start-up."""
     if name not in STRATEGIES:
         raise _validation.invalid("strategy", f"one of {list(STRATEGIES)}", name)
     if name == "default":
         return tf.distribute.get_strategy()
-    if name in _CREATED:
-        return _CREATED[name]
+    if name not in _CREATED:
+        _CREATED[name] = _create(name)
+    return _CREATED[name]
+
+
+def _create(name):
     if name == "multi_worker":
         check_cluster_config()
-        _CREATED[name] = tf.distribute.MultiWorkerMirroredStrategy()
-        return _CREATED[name]
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        _CREATED[name] = _tpu_strategy()
-        return _CREATED[name]
+        return _tpu_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")

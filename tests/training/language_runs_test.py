@@ -61,8 +61,8 @@ def test_wrong_genotypes_strategies_and_fields_are_explained(data_dir, tmp_path)
     config = _tiny(data_dir)
     with pytest.raises(ValueError, match='a recurrent genotype'):
         train_run.run_training(config, tmp_path / "a", "darts_v2")
-    with pytest.raises(ValueError, match="carry their hidden state"):
-        language_runs.run_language_search(config, tmp_path / "b", strategy="mirrored")
+    with pytest.raises(ValueError, match="does not carry hidden states"):
+        language_runs.run_language_search(config, tmp_path / "b", strategy="multi_worker")
     bad = _tiny(data_dir)
     bad.train.state_dropout = 1.0
     with pytest.raises(ValueError, match="config.train.state_dropout"):
