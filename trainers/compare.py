@@ -18,6 +18,7 @@ from trainers import startup
 CONFIG = run_flags.define_config()
 WORKDIR = run_flags.define_workdir()
 SEEDS = run_flags.define_seeds()
+STRATEGY = run_flags.define_strategy()
 EPOCHS = flags.DEFINE_integer("epochs", 5, "Retraining epochs of every genotype.",
                               lower_bound=1)
 flags.adopt_module_key_flags(run_flags)  # listed by --help
@@ -27,7 +28,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     startup.begin(argv)
     result = seeds.compare_with_random(run_flags.resolved_config(CONFIG), WORKDIR.value,
-                                       SEEDS.value, EPOCHS.value)
+                                       SEEDS.value, EPOCHS.value, STRATEGY.value)
     print(result["table"])
     print(f"Work directory: {WORKDIR.value} (comparison.md, comparison.json, comparison.png)")
 

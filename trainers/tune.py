@@ -32,6 +32,7 @@ TRIALS = flags.DEFINE_integer("trials", 10, "Trials of the random and settings t
 EPOCHS = flags.DEFINE_integer("epochs", 5, "Retraining epochs of every scored genotype.",
                               lower_bound=1)
 SEEDS = run_flags.define_seeds()
+STRATEGY = run_flags.define_strategy()
 ORACLE = flags.DEFINE_enum("oracle", "random", list(settings_tuner.ORACLES),
                            "The settings tuner's keras-tuner oracle.")
 flags.adopt_module_key_flags(run_flags)  # listed by --help
@@ -43,14 +44,16 @@ def main(argv):
     config = run_flags.resolved_config(CONFIG)
     if TUNER.value == "random":
         genotype, _ = random_search.run_random_search(config, WORKDIR.value, TRIALS.value,
-                                                      EPOCHS.value)
+                                                      EPOCHS.value, strategy=STRATEGY.value)
         print(genotype.to_json())
     elif TUNER.value == "settings":
         values, _ = settings_tuner.run_settings_search(config, WORKDIR.value, TRIALS.value,
-                                                       EPOCHS.value, oracle=ORACLE.value)
+                                                       EPOCHS.value, oracle=ORACLE.value,
+                                                       strategy=STRATEGY.value)
         print(json.dumps(values, indent=2))
     else:
-        summary = seeds.run_multi_seed(config, WORKDIR.value, SEEDS.value, EPOCHS.value)
+        summary = seeds.run_multi_seed(config, WORKDIR.value, SEEDS.value, EPOCHS.value,
+                                       STRATEGY.value)
         summary.pop("best_genotype")
         print(json.dumps(summary, indent=2))
     print(f"Work directory: {WORKDIR.value} (best_genotype.json)")

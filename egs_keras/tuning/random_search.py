@@ -15,7 +15,9 @@ interruption reloads the finished trials and runs only the missing ones. Trials 
 import keras
 import keras_tuner as kt
 
+from egs_keras import _validation
 from egs_keras.training import records
+from egs_keras.training import strategies
 from egs_keras.tuning import scoring
 
 MAX_SEED = 2**31 - 1
@@ -38,9 +40,16 @@ class RandomGenotypeHyperModel(kt.HyperModel):
         return scoring.build_model(self.config, self.genotype(seed), self.data)
 
 
-def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None):
-    """Runs (or resumes) `num_trials` trials of `epochs_per_trial` epochs each; returns
-    (the best trial's genotype, the tuner)."""
+def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None,
+                      strategy="default"):
+    """Runs (or resumes) `num_trials` trials of `epochs_per_trial` epochs each, under
+    `strategy` (keras-tuner's `distribution_strategy`; not "multi_worker", whose training
+    Keras' fit cannot run); returns (the best trial's genotype, the tuner)."""
+    if strategy == "multi_worker":
+        raise _validation.invalid(
+            "strategy", '"default", "one_device", "mirrored" or "tpu" for the random tuner',
+            strategy, hint="keras-tuner trains with Keras' fit; use --tuner=settings or seeds.")
+    distribution = None if strategy == "default" else strategies.get_strategy(strategy)
     directory = records.prepare_workdir(directory)
     records.write_config(config, directory)
     data = scoring.scoring_data(config, epochs_per_trial)
@@ -48,7 +57,7 @@ def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None
     tuner = kt.RandomSearch(
         hypermodel, objective=scoring.objective(config), max_trials=num_trials,
         seed=config.seed if seed is None else seed, directory=str(directory),
-        project_name="random_search", overwrite=False)
+        project_name="random_search", overwrite=False, distribution_strategy=distribution)
     tuner.search(data.batches, validation_data=data.validation, epochs=epochs_per_trial,
                  steps_per_epoch=data.steps, verbose=0, shuffle=False,
                  callbacks=[keras.callbacks.TerminateOnNaN()])

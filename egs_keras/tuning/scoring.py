@@ -19,7 +19,9 @@ import keras_tuner as kt
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.data import language_modeling
+from egs_keras.training import distributed_loop
 from egs_keras.training import language_runs
+from egs_keras.training import strategies
 from egs_keras.training import train_run
 
 
@@ -69,13 +71,16 @@ def build_model(config, genotype, data):
     return train_run.build_evaluation_model(config, genotype, data.steps)
 
 
-def score_genotype(config, genotype, data):
-    """Trains the evaluation model of `genotype` on `data` and returns the objective's value
-    after the last epoch."""
-    model = build_model(config, search_space.load_genotype(genotype), data)
-    history = model.fit(data.batches, epochs=data.epochs, steps_per_epoch=data.steps,
-                        validation_data=data.validation, verbose=0, shuffle=False,
-                        callbacks=[keras.callbacks.TerminateOnNaN()])
+def score_genotype(config, genotype, data, strategy="default"):
+    """Trains the evaluation model of `genotype` on `data` under `strategy` (a name of
+    `strategies.STRATEGIES`) and returns the objective's value after the last epoch."""
+    distribution = strategies.get_strategy(strategy)
+    with distribution.scope():
+        model = build_model(config, search_space.load_genotype(genotype), data)
+    history = distributed_loop.fit(model, distribution, data.batches, epochs=data.epochs,
+                                   steps_per_epoch=data.steps,
+                                   validation_data=data.validation,
+                                   callbacks=[keras.callbacks.TerminateOnNaN()])
     return float(history.history[objective(config).name][-1])
 
 

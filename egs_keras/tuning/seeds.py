@@ -53,10 +53,11 @@ def _summary(config, seeds, records_by_seed):
             "best_genotype": records_by_seed[best]["genotype"]}
 
 
-def run_multi_seed(config, directory, seeds, retrain_epochs):
+def run_multi_seed(config, directory, seeds, retrain_epochs, strategy="default"):
     """Searches with each seed of `seeds`, retrains each derived genotype for
-    `retrain_epochs` epochs, and returns {"values", "mean", "std", "best_seed",
-    "best_genotype", ...}; writes `summary.json` and `best_genotype.json` to `directory`."""
+    `retrain_epochs` epochs (both under `strategy`), and returns {"values", "mean", "std",
+    "best_seed", "best_genotype", ...}; writes `summary.json` and `best_genotype.json` to
+    `directory`."""
     directory = records.prepare_workdir(directory)
     seeds = _seeds(seeds)
     scored = {}
@@ -66,10 +67,10 @@ def run_multi_seed(config, directory, seeds, retrain_epochs):
         folder = directory / f"seed_{seed}"
 
         def compute(seed_config=seed_config, folder=folder):
-            genotype = search_run.run_search(seed_config, folder / "search")
+            genotype = search_run.run_search(seed_config, folder / "search", strategy)
             # Retrained under the base config's seed: only the genotype differs between runs.
             data = scoring.scoring_data(config, retrain_epochs)
-            return genotype, scoring.score_genotype(config, genotype, data)
+            return genotype, scoring.score_genotype(config, genotype, data, strategy)
 
         scored[seed] = _scored(folder, compute)
     summary = _summary(config, seeds, scored)
@@ -80,7 +81,7 @@ def run_multi_seed(config, directory, seeds, retrain_epochs):
     return summary
 
 
-def run_random_genotypes(config, directory, seeds, retrain_epochs):
+def run_random_genotypes(config, directory, seeds, retrain_epochs, strategy="default"):
     """The random side of the comparison: for each seed, a genotype drawn uniformly from the
     space of `config.search`, retrained exactly as `run_multi_seed` retrains."""
     directory = records.prepare_workdir(directory)
@@ -90,20 +91,21 @@ def run_random_genotypes(config, directory, seeds, retrain_epochs):
         def compute(seed=seed):
             genotype = scoring.random_genotype_of(config, seed)
             data = scoring.scoring_data(config, retrain_epochs)
-            return genotype, scoring.score_genotype(config, genotype, data)
+            return genotype, scoring.score_genotype(config, genotype, data, strategy)
 
         scored[seed] = _scored(directory / f"seed_{seed}", compute)
     return _summary(config, seeds, scored)
 
 
-def compare_with_random(config, directory, seeds, retrain_epochs):
+def compare_with_random(config, directory, seeds, retrain_epochs, strategy="default"):
     """Searched versus random genotypes over `seeds`, each retrained for `retrain_epochs`
     epochs; returns {"searched", "random", "table"} and writes `comparison.json`,
     `comparison.md` and `comparison.png` to `directory`."""
     directory = records.prepare_workdir(directory)
     records.write_config(config, directory)
-    searched = run_multi_seed(config, directory / "searched", seeds, retrain_epochs)
-    random = run_random_genotypes(config, directory / "random", seeds, retrain_epochs)
+    searched = run_multi_seed(config, directory / "searched", seeds, retrain_epochs, strategy)
+    random = run_random_genotypes(config, directory / "random", seeds, retrain_epochs,
+                                  strategy)
     table = comparison_table(config, searched, random, retrain_epochs)
     result = {"searched": searched, "random": random, "retrain_epochs": retrain_epochs,
               "table": table}

@@ -58,10 +58,13 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
         retrain_epochs: epochs of each derived genotype's scoring run.
         oracle: a keras-tuner `Oracle` over `settings_space(config)`.
         directory, project_name: where keras-tuner and the trials write.
+        strategy: the tf.distribute strategy (name) of every search and scoring run.
     """
 
-    def __init__(self, config, retrain_epochs, oracle, directory, project_name="egs_settings"):
+    def __init__(self, config, retrain_epochs, oracle, directory, project_name="egs_settings",
+                 strategy="default"):
         self.config = config
+        self.strategy = strategy
         self.retrain_epochs = _validation.check_positive_int("retrain_epochs", retrain_epochs)
         super().__init__(oracle=oracle, hypermodel=None, directory=str(directory),
                          project_name=project_name, overwrite=False)
@@ -69,9 +72,10 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
     def run_trial(self, trial, *args, **kwargs):
         trial_config = config_for(self.config, trial.hyperparameters.values)
         folder = pathlib.Path(self.get_trial_dir(trial.trial_id))
-        genotype = search_run.run_search(trial_config, folder / "search")
+        genotype = search_run.run_search(trial_config, folder / "search", self.strategy)
         value = scoring.score_genotype(
-            trial_config, genotype, scoring.scoring_data(trial_config, self.retrain_epochs))
+            trial_config, genotype, scoring.scoring_data(trial_config, self.retrain_epochs),
+            self.strategy)
         return {scoring.objective(self.config).name: value}
 
     def save_model(self, trial_id, model, step=0):
@@ -82,7 +86,7 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
 
 
 def run_settings_search(config, directory, max_trials, retrain_epochs, oracle="random",
-                        max_samples=None, seed=None):
+                        max_samples=None, seed=None, strategy="default"):
     """Runs (or resumes) `max_trials` tuned EGS searches; returns (the best trial's setting
     values, the tuner) and writes them to `<directory>/best_settings.json` with the best
     trial's genotype as `best_genotype.json`."""
@@ -97,7 +101,7 @@ def run_settings_search(config, directory, max_trials, retrain_epochs, oracle="r
         kind(objective=scoring.objective(config), max_trials=max_trials,
              hyperparameters=settings_space(config, max_samples),
              seed=config.seed if seed is None else seed),
-        directory)
+        directory, strategy=strategy)
     tuner.search()
     best = tuner.oracle.get_best_trials(1)[0]
     values = dict(best.hyperparameters.values)

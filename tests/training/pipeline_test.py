@@ -148,3 +148,14 @@ def test_count_command_reports_the_paper_evaluation_network():
                                     "compare"])
 def test_console_scripts_are_declared(binary):
     assert f"egs-{binary}=trainers.{binary}:run_main" in (ROOT / "setup.py").read_text()
+
+
+@pytest.mark.parametrize("binary", ["train", "pipeline", "tune", "compare"])
+def test_every_training_binary_takes_strategy_and_explains_a_missing_cluster(tmp_path, binary):
+    """(egs-search is checked with every bad value above; egs-export and egs-count do not
+    train.)"""
+    extra = ["--genotype=darts_v2"] if binary == "train" else []
+    _fails(_command(binary, tmp_path / "w", "--strategy=multi_worker", *extra),
+           "without a TF_CONFIG environment variable")
+    _fails(_command(binary, tmp_path / "w", "--strategy=nccl", *extra), "--strategy")
+    assert not (tmp_path / "w").exists()

@@ -41,7 +41,8 @@ def test_egs_compare_prints_the_table_from_real_runs_on_the_bundled_digits(tmp_p
     command = [sys.executable, "-m", "trainers.compare", "--config=configs/smoke.py",
                f"--workdir={tmp_path / 'compare'}", f"--config.data.data_dir={tmp_path}",
                "--seeds=0,1", "--epochs=1", "--config.search.train_split=train[:20%]",
-               "--config.search.valid_split=train[80%:]"]
+               "--config.search.valid_split=train[80%:]",
+               "--strategy=one_device"]  # every search and scoring run under the strategy
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=900)
