@@ -16,6 +16,7 @@ import sys
 import keras
 import tensorflow as tf
 
+from egs_keras import search_space
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import checkpointing
 from egs_keras.training import strategies
@@ -58,6 +59,27 @@ def write_config(config, directory):
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
                     encoding="utf-8")
     return path
+
+
+def start_training_run(config, workdir, genotype, strategy):
+    """What a training run does first: (its work directory, checked; the `tf.distribute`
+    strategy called `strategy`; the loaded `genotype`), with config.json and genotype.json
+    written by the chief (see `strategies.is_chief`)."""
+    workdir = prepare_workdir(workdir)
+    distribution = strategies.get_strategy(strategy)
+    genotype = search_space.load_genotype(genotype)
+    if strategies.is_chief(distribution):
+        write_config(config, workdir)
+        genotype.save(workdir / "genotype.json")
+    return workdir, distribution, genotype
+
+
+def write_results(results, workdir, strategy):
+    """Writes `<workdir>/results.json` (on the chief only) and returns `results`."""
+    if strategies.is_chief(strategy):
+        (pathlib.Path(workdir) / "results.json").write_text(
+            json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return results
 
 
 def run_callbacks_for(directory, model, tensorboard=True, state_callbacks=(), strategy=None):

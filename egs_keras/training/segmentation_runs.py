@@ -8,7 +8,6 @@ Records, checkpoints and resume behave as for classification: history.csv gains 
 and one `iou_<class>` column per class (training and `val_` for the evaluation split).
 """
 
-import json
 
 import keras
 
@@ -21,7 +20,6 @@ from egs_keras.models.segmentation_network import SegmentationNetwork
 from egs_keras.training import checkpointing
 from egs_keras.training import distributed_loop
 from egs_keras.training import records
-from egs_keras.training import strategies
 
 IGNORE_LABEL = segmentation_datasets.IGNORE_LABEL
 
@@ -110,13 +108,9 @@ def run_segmentation_training(config, workdir, genotype, strategy="default"):
     also go to `<workdir>/results.json`."""
     from egs_keras.training import export_run  # noqa: PLC0415 (it imports this module)
 
-    workdir = records.prepare_workdir(workdir)
-    distribution = strategies.get_strategy(strategy)
+    workdir, distribution, genotype = records.start_training_run(config, workdir, genotype,
+                                                                 strategy)
     train, data = config.train, config.data
-    genotype = search_space.load_genotype(genotype)
-    if strategies.is_chief(distribution):
-        records.write_config(config, workdir)
-        genotype.save(workdir / "genotype.json")
     records.set_graph_optimizer(train.graph_optimizer)
     spec = segmentation_datasets.get_dataset(data.name)
     crop_size, eval_size = sizes(config)
@@ -149,7 +143,5 @@ def run_segmentation_training(config, workdir, genotype, strategy="default"):
                "parameters": complexity.count_parameters(model),
                "multiply_adds": model.count_multiply_adds(eval_size),
                "eval_size": eval_size, "epochs": train.epochs}
-    if strategies.is_chief(distribution):
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n",
-                                              encoding="utf-8")
+    records.write_results(results, workdir, distribution)
     return {**results, "model": model}

@@ -8,7 +8,6 @@ Resuming works as for the search: the same call continues from the last checkpoi
 finished run only evaluates again.
 """
 
-import json
 
 import keras
 import tensorflow as tf
@@ -22,7 +21,6 @@ from egs_keras.training import distributed_loop
 from egs_keras.training import language_runs
 from egs_keras.training import records
 from egs_keras.training import segmentation_runs
-from egs_keras.training import strategies
 
 
 def count_evaluation_network(config, genotype):
@@ -93,13 +91,9 @@ def run_training(config, workdir, genotype, strategy="default"):
         return language_runs.run_language_training(config, workdir, genotype, strategy)
     if segmentation_runs.is_segmentation_task(config):
         return segmentation_runs.run_segmentation_training(config, workdir, genotype, strategy)
-    workdir = records.prepare_workdir(workdir)
-    distribution = strategies.get_strategy(strategy)
+    workdir, distribution, genotype = records.start_training_run(config, workdir, genotype,
+                                                                 strategy)
     train, data = config.train, config.data
-    genotype = search_space.load_genotype(genotype)
-    if strategies.is_chief(distribution):
-        records.write_config(config, workdir)
-        genotype.save(workdir / "genotype.json")
     spec = image_datasets.get_dataset(data.name)
     spec, image_size, (examples, test) = image_datasets.load_config_splits(
         data, spec.train_split, spec.test_split)
@@ -124,7 +118,5 @@ def run_training(config, workdir, genotype, strategy="default"):
                "parameters": complexity.count_parameters(model),
                "multiply_adds": complexity.count_multiply_adds(model),
                "epochs": train.epochs}
-    if strategies.is_chief(distribution):
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n",
-                                              encoding="utf-8")
+    records.write_results(results, workdir, distribution)
     return {**results, "model": model}
