@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
+from egs_keras.models.replica_steps import global_loss
+from egs_keras.models.replica_steps import synchronized_gradients
 from egs_keras.ops import code_distribution
 
 SEARCH_MODES = ("joint", "bilevel")
@@ -37,45 +39,6 @@ def check_search_mode(search_mode):
     if search_mode not in SEARCH_MODES:
         raise _validation.invalid("search_mode", f"one of {list(SEARCH_MODES)}", search_mode)
     return search_mode
-
-
-def global_loss(loss):
-    """The loss to log from a replica's `compute_loss` result: Keras scales each replica's
-    loss by 1 / replicas (so that summed gradients average over the global batch); this undoes
-    it, so logs show the same loss on any number of replicas."""
-    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            return loss * replicas
-    return loss
-
-
-def synchronized_gradients(pairs, optimizer):
-    """(gradient, variable) `pairs` ready for `optimizer.apply_gradients` in a replica.
-
-    With one replica they are returned as they are. With several, Keras 3.15 would clip each
-    replica's gradients (`global_clipnorm`) before summing them across replicas, so a run on
-    R replicas would take steps up to R times longer than on one device; and it packs the
-    gradients into one all-reduce, which fails on an embedding's sparse gradient (rows differ
-    between replicas). Here the gradients are made dense, summed across replicas, clipped to
-    the global norm, and divided by R: Keras' own all-reduce then restores the clipped global
-    gradient, and its clipping of each share (at most 1 / R of the norm) changes nothing.
-    """
-    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
-        return pairs
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas == 1:
-        return pairs
-    pairs = [(tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g, v)
-             for g, v in pairs]
-    if not optimizer.global_clipnorm:
-        return pairs
-    present = [i for i, (g, _) in enumerate(pairs) if g is not None]
-    summed = tf.distribute.get_replica_context().all_reduce(
-        "sum", [pairs[i][0] for i in present])
-    clipped, _ = tf.clip_by_global_norm(summed, optimizer.global_clipnorm)
-    shares = dict(zip(present, (g / replicas for g in clipped), strict=True))
-    return [(shares.get(i), v) for i, (_, v) in enumerate(pairs)]
 
 
 class ArchitectureSearch:

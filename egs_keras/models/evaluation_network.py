@@ -7,8 +7,8 @@ from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras.layers import operations
 from egs_keras.layers.genotype_cell import GenotypeCell
-from egs_keras.models import architecture_search
 from egs_keras.models import complexity
+from egs_keras.models import replica_steps
 
 STEMS = ("cifar", "imagenet")
 
@@ -167,13 +167,13 @@ class EvaluationNetwork(keras.Model):
             if auxiliary is not None:  # (this model adds no layer losses to count twice)
                 loss += self.auxiliary_weight * self.compute_loss(
                     x=x, y=y, y_pred=auxiliary, sample_weight=sample_weight, training=True)
-            self._loss_tracker.update_state(architecture_search.global_loss(loss),
+            self._loss_tracker.update_state(replica_steps.global_loss(loss),
                                             sample_weight=tf.shape(x)[0])
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         pairs = list(zip(tape.gradient(scaled, variables), variables, strict=True))
         self.optimizer.apply_gradients(
-            architecture_search.synchronized_gradients(pairs, self.optimizer))
+            replica_steps.synchronized_gradients(pairs, self.optimizer))
         return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
 
 

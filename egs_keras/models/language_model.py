@@ -9,9 +9,9 @@ from egs_keras.layers import highway_cell
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
-from egs_keras.models.architecture_search import global_loss
 from egs_keras.models.architecture_search import in_symbolic_scope
-from egs_keras.models.architecture_search import synchronized_gradients
+from egs_keras.models.replica_steps import global_loss
+from egs_keras.models.replica_steps import synchronized_gradients
 
 STREAMS = ("train", "validation", "evaluation")
 
@@ -222,7 +222,7 @@ class RecurrentLanguageModel(keras.Model):
 
     def train_step(self, data):
         """Keras' training step, with gradients synchronised and clipped across replicas as
-        one device would (see `architecture_search.synchronized_gradients`)."""
+        one device would (see `replica_steps.synchronized_gradients`)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)

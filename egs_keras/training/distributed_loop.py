@@ -59,10 +59,9 @@ def fit(model, strategy, batches, *, epochs, steps_per_epoch, initial_epoch=0,
             for step in range(first_step if epoch == initial_epoch else 0, steps_per_epoch):
                 callback_list.on_train_batch_begin(step)
                 logs = train_step(next(iterator), tf.constant(terminated.received))
-                if checkpoint is not None and bool(logs.pop("preempted") > 0):
+                if bool(logs.pop("preempted") > 0):  # only ever set with a checkpoint
                     checkpoint.save(epoch, step + 1)
                     _exit_preempted(epoch, step, checkpoint)
-                logs.pop("preempted", None)
                 callback_list.on_train_batch_end(step, logs)
                 if model.stop_training:
                     break

@@ -103,7 +103,7 @@ CLIPPING_SCRIPT = textwrap.dedent(
 
 def test_clipped_steps_on_two_replicas_equal_one_device():
     """`global_clipnorm` clips the gradient of the global batch, as on one device (Keras alone
-    would clip each replica's share; see `architecture_search.synchronized_gradients`), with
+    would clip each replica's share; see `replica_steps.synchronized_gradients`), with
     the carried states and the embedding's gradient synchronised too."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     output = subprocess.run([sys.executable, "-c", CLIPPING_SCRIPT], capture_output=True,
