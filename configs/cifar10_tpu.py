@@ -6,7 +6,7 @@
 Run it on a TPU VM (or set TPU_NAME to a TPU this machine reaches); TPUs read data and write
 runs through Cloud Storage, hence the gs:// paths. Differences from `cifar10_search_m7.py` /
 `cifar10_eval.py`: every train step is compiled with XLA (`jit_compile`), the search runs
-`dense` (sparse execution crops inactive operations to run-time sizes, which XLA cannot
+`dense` (sparse execution skips inactive operations with graph switches, which XLA does not
 compile), and the global batches (64 for the search, 96 for the evaluation) split evenly over
 8 cores. Batches are static-shaped (the pipelines drop partial training batches).
 

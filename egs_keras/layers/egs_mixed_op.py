@@ -5,32 +5,10 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
+from egs_keras.layers import gating
 from egs_keras.layers import operations
 
 EXECUTION_MODES = ("dense", "sparse")
-
-
-def _crop_ends(active, full, smallest):
-    """End indices `[K, 4]` of each operation's crop from the origin: the `full` [H, W] where the
-    operation is active, `smallest` [K] pixels per side where not (batch and channels: masked)."""
-    ends = tf.where(active[:, tf.newaxis], full[tf.newaxis, :], smallest[:, tf.newaxis])
-    return tf.pad(ends, [[0, 0], [1, 1]])
-
-
-def _crop(images, end):
-    """The top-left corner `images[:, :end[1], :end[2]]` (gradient: one `StridedSliceGrad`)."""
-    return tf.strided_slice(images, _ORIGIN, end, _UNIT_STRIDES, begin_mask=15, end_mask=9)
-
-
-def _uncrop(images, end, shape):
-    """`images` placed in the top-left corner of zeros of `shape` (gradient: one slice)."""
-    return tf.raw_ops.StridedSliceGrad(shape=shape, begin=_ORIGIN, end=end,
-                                       strides=_UNIT_STRIDES, dy=images, begin_mask=15,
-                                       end_mask=9)
-
-
-_ORIGIN = (0, 0, 0, 0)
-_UNIT_STRIDES = (1, 1, 1, 1)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -41,15 +19,15 @@ class EGSMixedOp(keras.layers.Layer):
 
     * `"dense"` computes all K operations and masks them. The straight-through gradient
       reaches every code entry a_k as ⟨upstream, o_k(x)⟩, hence every logit exactly.
-    * `"sparse"` runs only the operations with weights (the convolutions) whose bit is on,
-      at most M of K. An inactive one runs on a corner crop of its input (1×1, or 2×2 for
-      dilated convolutions; times the stride) — cheap, though each kernel call keeps a fixed
-      cost, and without control flow, which starts far faster than one `tf.cond` per
-      operation — and its zero-weighted output is padded back; its code entry gets no
-      gradient. Weightless operations (pools, identity) cost less to run than to crop and
-      always run. The logits still all receive gradient, through the soft values of the
-      active entries (as GDAS does for M = 1). Crops have dynamic shapes, so sparse mode
-      cannot run under XLA (`jit_compile=True`); Keras then compiles without XLA and warns.
+    * `"sparse"` runs only the operations whose bit is on, at most M of K. In a compiled step
+      each operation's input and variables pass through a `gating.gate` on its bit: when the
+      bit is off, none of its ops run, forward or backward (no `tf.cond`, so tracing costs no
+      more than dense). An inactive code entry gets no gradient; the logits still all
+      receive gradient, through the soft values of the active entries (as GDAS does for
+      M = 1). Eagerly, Python skips the inactive operations. Operations with non-trainable
+      state (e.g. batch-norm statistics) always run; others must not create stateful ops
+      (asserts, prints, stateful random numbers), else tracing raises a ValueError. Not for
+      XLA (`jit_compile=True`); Keras then compiles without XLA and warns.
 
     `none` is never computed: its bit contributes nothing.
 
@@ -133,32 +111,29 @@ class EGSMixedOp(keras.layers.Layer):
         return tf.ensure_shape(output, self.compute_output_shape(inputs.shape))
 
     def _sparse_sum(self, inputs, code, training):
-        """Weighted ops run on their full input or on a corner crop; weightless ones in full."""
-        num_ops, stride = len(self.primitives), self.stride
-        active = code > 0
-        output_shape = self.compute_output_shape(inputs.shape)
-        dynamic_shape = tf.shape(inputs)
-        in_hw = _static_or_dynamic(inputs.shape[1:3], dynamic_shape[1:3])
-        out_hw = _static_or_dynamic(output_shape[1:3], (dynamic_shape[1:3] + stride - 1) // stride)
-        smallest = tf.constant([getattr(self.candidates.get(k), "crop_multiple", 1)
-                                for k in range(num_ops)], tf.int32)
-        in_ends = tf.unstack(_crop_ends(active, in_hw, smallest * stride), num=num_ops)
-        out_ends = tf.unstack(_crop_ends(active, out_hw, smallest), num=num_ops)
-        out_shape = tf.concat([dynamic_shape[:1], out_hw, [self.filters]], axis=0)
-        # Inactive entries are exactly 0; stop their gradient, which the crop would make wrong.
-        coefficients = tf.unstack(tf.where(active, code, tf.stop_gradient(code)), num=num_ops)
-        terms = []
+        """Σ over the active operations only (see the class docstring)."""
+        num_ops = len(self.primitives)
+        entries = tf.unstack(code, num=num_ops)
+        bits = tf.unstack(code > 0, num=num_ops)
+        total = self._zeros(inputs)
+        gated = {}
         for k, op in self.candidates.items():
-            if not op.trainable_weights:  # pools and identity: cheaper to run than to crop
-                terms.append(coefficients[k] * op(inputs, training=training))
-                continue
-            # Weighted before padding: an inactive operation's product and its gradients stay
-            # crop-sized; only the zero padding and the sum touch full-size tensors.
-            weighted = coefficients[k] * op(_crop(inputs, in_ends[k]), training=training)
-            padded = _uncrop(weighted, out_ends[k], out_shape)
-            padded.set_shape(output_shape)
-            terms.append(padded)
-        return tf.add_n(terms) if terms else self._zeros(inputs)
+            if any(not v.trainable for v in op.weights):
+                # Must update its state every step; an inactive entry is 0, without gradient.
+                entry = tf.where(bits[k], entries[k], tf.stop_gradient(entries[k]))
+                total += entry * op(inputs, training=training)
+            elif tf.executing_eagerly():
+                if bool(bits[k]):
+                    total += entries[k] * op(inputs, training=training)
+            else:
+                gated[k] = op
+        if gated:
+            gated_inputs = gating.gate_each(inputs, [bits[k] for k in gated])
+            for (k, op), op_inputs in zip(gated.items(), gated_inputs, strict=True):
+                term = gating.gate(entries[k], bits[k]) * gating.call_if(
+                    op, op_inputs, bits[k], training=training)
+                total = gating.add_if(total, term, bits[k])
+        return total
 
     def _zeros(self, inputs):
         if self.stride == 1:
@@ -169,9 +144,3 @@ class EGSMixedOp(keras.layers.Layer):
         spatial = [None if d is None else -(-d // self.stride) for d in input_shape[1:3]]
         return (input_shape[0], *spatial, self.filters)
 
-
-def _static_or_dynamic(static, dynamic):
-    """An int32 [2] tensor of the sides: a constant when they are known when tracing."""
-    if None in tuple(static):
-        return dynamic
-    return tf.constant(tuple(static), tf.int32)

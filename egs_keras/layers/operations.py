@@ -154,13 +154,7 @@ def _shared_constants(channels):
 
 
 class _Operation(keras.layers.Layer):
-    """Base: stores `filters`, `stride`, `affine`; BN layers are built with the same flags.
-
-    `crop_multiple`: the output sides an operation can run on must be multiples of it; sparse
-    edges crop inactive operations to that many pixels (times the stride) per side.
-    """
-
-    crop_multiple = 1
+    """Base: stores `filters`, `stride`, `affine`; BN layers are built with the same flags."""
 
     def __init__(self, filters, stride=1, affine=True, track_statistics=True, **kwargs):
         super().__init__(**kwargs)
@@ -235,8 +229,7 @@ class DilConv(_Operation):
             channels = self.filters
         rate = self.dilation_rate
         # Sub-grid form of a stride-1 dilated convolution needs sides divisible by the rate.
-        self.crop_multiple = rate if rate > 1 and self.stride == 1 else 1
-        self._sides_divisible = self.crop_multiple > 1 and all(
+        self._sides_divisible = rate > 1 and self.stride == 1 and all(
             d is not None and d % rate == 0 for d in input_shape[1:3])
 
     def call(self, inputs, training=None):

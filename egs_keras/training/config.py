@@ -215,8 +215,8 @@ def validate_config(config):
     if search.jit_compile and search.execution != "dense":
         raise _validation.invalid(
             "config.search.jit_compile", 'False with config.search.execution="sparse"', True,
-            hint="Sparse execution crops inactive operations to sizes known only at run time, "
-                 "which XLA cannot compile; use execution 'dense' with jit_compile.")
+            hint="Sparse execution skips inactive operations with graph switches (Switch/"
+                 "Merge), which XLA does not compile; use execution 'dense' with jit_compile.")
     if train.stem not in STEMS:
         raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
     if not 0.0 <= train.drop_path_rate < 1.0:

@@ -46,27 +46,95 @@ def test_renormalize_divides_by_the_number_of_active_operations():
                                plain(x, code, training=True) / 4.0, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_gradients_reach_the_code_as_documented(stride):
+def test_gradients_reach_the_code_as_documented(stride, compiled):
     x, dense, sparse = _pair(stride)
     code = tf.Variable(CODES[0], dtype=tf.float32)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        dense_loss = tf.reduce_sum(dense(x, code, training=True) ** 2)
-        sparse_loss = tf.reduce_sum(sparse(x, code, training=True) ** 2)
-    dense_grad = tape.gradient(dense_loss, code).numpy()
-    sparse_grad = tape.gradient(sparse_loss, code).numpy()
-    # The crop/pad custom gradients: input and weight gradients equal the dense ones.
-    np.testing.assert_allclose(tape.gradient(sparse_loss, x), tape.gradient(dense_loss, x),
-                               rtol=1e-4, atol=1e-4)
-    for d, s in zip(tape.gradient(dense_loss, dense.trainable_weights),
-                    tape.gradient(sparse_loss, sparse.trainable_weights), strict=True):
-        np.testing.assert_allclose(s, d, rtol=1e-4, atol=1e-4)
+
+    def gradients(edge):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(edge(x, code, training=True) ** 2)
+        return tape.gradient(loss, [code, x, *edge.trainable_weights])
+
+    run = tf.function(gradients) if compiled else gradients
+    (dense_code, dense_x, *dense_weights) = run(dense)
+    (sparse_code, sparse_x, *sparse_weights) = run(sparse)
+    # Input and weight gradients equal the dense ones; in a compiled step an inactive
+    # operation's weights get zeros (so optimizers treat them as dense does), eagerly None.
+    np.testing.assert_allclose(sparse_x, dense_x, rtol=1e-4, atol=1e-4)
+    for d, s in zip(dense_weights, sparse_weights, strict=True):
+        assert s is not None or not compiled
+        np.testing.assert_allclose(np.zeros_like(d) if s is None else s, d, rtol=1e-4,
+                                   atol=1e-4)
     active = np.array(CODES[0], bool)
-    assert np.all(dense_grad[1:] != 0)  # every computed operation, active or not
-    assert dense_grad[0] == 0  # `none` contributes nothing
-    np.testing.assert_allclose(sparse_grad[active], dense_grad[active], rtol=1e-4)
-    np.testing.assert_array_equal(sparse_grad[~active], 0.0)
+    dense_code, sparse_code = dense_code.numpy(), sparse_code.numpy()
+    assert np.all(dense_code[1:] != 0)  # every computed operation, active or not
+    assert dense_code[0] == 0  # `none` contributes nothing
+    np.testing.assert_allclose(sparse_code[active], dense_code[active], rtol=1e-4)
+    np.testing.assert_array_equal(sparse_code[~active], 0.0)
+
+
+def _fail_if_run(tensor, index):
+    """`tensor`, from a stateless op that fails when run: a gather at index `index`."""
+    flat = tf.reshape(tensor, [-1])
+    bad = tf.cast(tf.reduce_sum(flat) * 0.0, tf.int32) + index
+    return tensor + tf.gather(flat, bad[tf.newaxis])[0]
+
+
+class Tripwire(operations.Identity):
+    """An identity that fails the step when it runs (index 1000001), or, with `backward=True`,
+    only when its gradient is computed (index 2000002)."""
+
+    def __init__(self, filters, stride=1, backward=False, **kwargs):
+        super().__init__(filters, stride, **kwargs)
+        self.backward = backward
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
+
+    def call(self, inputs, training=None):
+        if not self.backward:
+            return _fail_if_run(self.scale * inputs, 1_000_001)
+
+        @tf.custom_gradient
+        def identity(x):
+            return tf.identity(x), lambda dy: _fail_if_run(dy, 2_000_002)
+
+        return identity(self.scale * inputs)
+
+
+operations.register_operation("forward_tripwire")(lambda f, s, search=False: Tripwire(f, s))
+operations.register_operation("backward_tripwire")(
+    lambda f, s, search=False: Tripwire(f, s, backward=True))
+FORWARD_RAN, BACKWARD_RAN = r"indices\[0\] = 1000001", r"indices\[0\] = 2000002"
+
+
+@pytest.mark.parametrize("execution", ["dense", "sparse"])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_sparse_execution_runs_no_op_of_an_inactive_operation(execution, compiled):
+    edge = EGSMixedOp(2, primitives=["skip_connect", "forward_tripwire", "backward_tripwire",
+                                     "sep_conv_3x3"], execution=execution)
+    x = tf.random.stateless_normal([2, 8, 8, 2], seed=[3, 4])
+
+    def step(code):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(edge(x, code, training=True) ** 2)
+        return loss, tape.gradient(loss, edge.trainable_weights)
+
+    step = tf.function(step) if compiled else step
+    if execution == "dense":
+        with pytest.raises(tf.errors.InvalidArgumentError, match=FORWARD_RAN):
+            step(tf.constant([1.0, 0.0, 0.0, 1.0]))
+        return
+    loss, grads = step(tf.constant([1.0, 0.0, 0.0, 1.0]))
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(g)) for g in grads if g is not None or compiled)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=FORWARD_RAN):
+        step(tf.constant([0.0, 1.0, 0.0, 0.0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=BACKWARD_RAN):
+        step(tf.constant([0.0, 0.0, 1.0, 0.0]))
 
 
 @operations.register_operation("counting_identity")
@@ -87,14 +155,14 @@ class CountingIdentity(operations.Identity):
         return self.scale * inputs
 
 
-@pytest.mark.parametrize("execution, expected", [("dense", [64, 64, 64]), ("sparse", [64, 1, 1])])
-def test_sparse_execution_skips_inactive_operations(execution, expected):
+@pytest.mark.parametrize("execution", ["dense", "sparse"])
+def test_operations_with_state_run_every_step(execution):
     primitives = ["none", "counting_identity", "counting_identity", "counting_identity"]
     edge = EGSMixedOp(2, primitives=primitives, execution=execution)
     step = tf.function(lambda x, c: edge(x, c, training=True))
     step(tf.zeros([1, 8, 8, 2]), tf.constant([0.0, 1.0, 0.0, 0.0]))
     processed = [float(op.pixels.numpy()) for op in edge.candidates.values()]
-    assert processed == expected  # an inactive op touches a 1x1 crop per image, not 8x8
+    assert processed == [64, 64, 64]  # its state must be updated, active or not
 
 
 def test_config_round_trip_and_jit_support():

@@ -1,0 +1,118 @@
+"""Run part of a compiled graph only when a boolean tensor is true, without `tf.cond`.
+
+TensorFlow's graph executor does not run an op any of whose inputs is *dead*, and marks its
+outputs dead in turn; `Switch(x, pred)` makes one of its two outputs dead, `Merge` forwards
+whichever of its inputs is alive. So an operation fed by `gate(x, pred)` (and, for its
+variables, by gated reads) costs nothing when `pred` is false, and `add_if` joins its result
+back into a live sum. Unlike `tf.cond`, nothing is traced into branch functions, and the
+skipped branch neither runs nor outputs zero-filled intermediates for its gradient: tracing
+costs what the operation itself costs, and a skipped operation costs two tiny ops. This is
+what sparse `EGSMixedOp`s use (see `benchmarks/PERFORMANCE_NOTES.md` for the measurements).
+
+The gradients are recorded on the `tf.GradientTape` directly (TensorFlow's own gradients of
+`Switch`/`Merge` need v1 control-flow contexts): a gated tensor's gradient is the upstream one
+when `pred` is true and zeros otherwise, so gradients outside the gated part are always alive.
+
+Only for graphs (`tf.function`); in eager mode decide in Python instead. The gated part must be
+free of stateful ops (variable reads or assignments, assertions, prints, stateful random
+numbers): a dead stateful op silently corrupts the function's results (seen: empty outputs).
+`call_if` checks this when tracing.
+
+>>> @tf.function
+... def double_if(x, pred):
+...     return add_if(x, 2.0 * gate(x, pred), pred)     # 3x if pred, else x
+>>> [float(double_if(tf.constant(1.0), tf.constant(p))) for p in (True, False)]
+[3.0, 1.0]
+"""
+
+import keras
+import tensorflow as tf
+
+# The tape's recording API: the only way to give ops a gradient without `tf.custom_gradient`,
+# whose `IdentityN` over all inputs and outputs would make live tensors dead.
+from tensorflow.python.eager import record
+
+
+def gate(tensor, pred):
+    """`tensor` when `pred` is true, else a dead tensor (whatever consumes it does not run).
+
+    Gradient: the upstream gradient when `pred` is true, zeros of `tensor`'s shape otherwise.
+    """
+    with record.stop_recording():
+        dead_if_true, dead_if_false = tf.raw_ops.Switch(data=tensor, pred=pred)
+
+    def backward(upstream):
+        # `ZerosLike` of the false output (not `tf.zeros_like`, which may fold into a constant
+        # of a known shape) is alive exactly when `upstream` is dead: Merge gets one live input.
+        return [tf.raw_ops.Merge(inputs=[upstream, tf.raw_ops.ZerosLike(x=dead_if_true)])[0]]
+
+    record.record_operation("EGSGate", [dead_if_false], [tensor], backward)
+    return dead_if_false
+
+
+def gate_each(tensor, preds):
+    """`[gate(tensor, pred) for pred in preds]`, with one gradient for all: the sum of the
+    live upstream gradients, built on a single zero tensor (not one zero tensor per skipped
+    consumer, which costs a full-size fill and a read each when `tensor` is large)."""
+    with record.stop_recording():
+        gated = [tf.raw_ops.Switch(data=tensor, pred=pred)[1] for pred in preds]
+
+    def backward(*upstreams):
+        total = tf.raw_ops.ZerosLike(x=tensor)
+        for upstream, pred in zip(upstreams, preds, strict=True):
+            if upstream is not None:
+                total = _add_if(total, upstream, pred)
+        return [total]
+
+    record.record_operation("EGSGateEach", gated, [tensor], backward)
+    return gated
+
+
+def _add_if(total, term, pred):
+    skipped, taken = tf.raw_ops.Switch(data=total, pred=pred)
+    return tf.raw_ops.Merge(inputs=[skipped, taken + term])[0]
+
+
+def add_if(total, term, pred):
+    """`total + term` when `pred` is true, else `total`; `term` must come from gated tensors
+    (it is dead when `pred` is false). Always alive."""
+    with record.stop_recording():
+        result = _add_if(total, term, pred)
+    result.set_shape(total.shape)
+
+    def backward(upstream):
+        return [upstream, tf.raw_ops.Switch(data=upstream, pred=pred)[1]]
+
+    record.record_operation("EGSAddIf", [result], [total, term], backward)
+    return result
+
+
+def call_if(layer, gated_inputs, pred, **kwargs):
+    """`layer(gated_inputs, **kwargs)` when `pred` is true, else a dead tensor. `gated_inputs`
+    come from `gate`/`gate_each` on `pred`; the layer's variables pass through `gate` here, so
+    none of its ops run (forward or backward) when `pred` is false, and its variables then get
+    zero gradients.
+
+    Raises ValueError for a layer with non-trainable variables (its state must be updated
+    every step) or one whose call creates a stateful op (an assertion, a print, a variable
+    read or update, stateful random numbers): a skipped one would corrupt the results.
+    """
+    stateful = [v.path for v in layer.weights if not v.trainable]
+    if stateful:
+        raise ValueError(
+            f"Received layer {layer.name!r} with non-trainable variables {stateful}, expected "
+            "only trainable ones: a layer that updates state must run every step.")
+    graph = tf.compat.v1.get_default_graph()
+    mapping = [(v, gate(tf.convert_to_tensor(v.value), pred)) for v in layer.weights]
+    existing = len(graph.get_operations())
+    with keras.StatelessScope(state_mapping=mapping):
+        outputs = layer(gated_inputs, **kwargs)
+    stateful = [f"{op.name} ({op.type})" for op in graph.get_operations()[existing:]
+                if op.op_def is not None and op.op_def.is_stateful]
+    if stateful:
+        raise ValueError(
+            f"Received layer {layer.name!r} whose call creates stateful ops {stateful[:5]}, "
+            "expected none: a skipped stateful op would corrupt the step. Use stateless ops in "
+            "the layer (e.g. `tf.random.stateless_*`, no assertions or prints), or run it "
+            "every step (dense execution).")
+    return outputs
