@@ -10,8 +10,10 @@ Layout of a run directory::
 """
 
 import json
+import os
 import pathlib
 import sys
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -37,11 +39,12 @@ def prepare_workdir(directory):
     """Creates the work directory and checks that it is writable, before any expensive step;
     returns it as a Path."""
     directory = pathlib.Path(directory)
-    probe = directory / ".write_test"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
+        # A probe of this process's own: all workers of a cluster check the same directory.
+        handle, probe = tempfile.mkstemp(prefix=".write_test_", dir=directory)
+        os.close(handle)
+        os.remove(probe)
     except OSError as error:
         raise ValueError(
             f"Received workdir={str(directory)!r}, which cannot be written to "

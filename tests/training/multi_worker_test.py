@@ -102,18 +102,6 @@ def test_two_workers_search_then_train_in_step_and_only_the_chief_writes(tmp_pat
 
 @pytest.mark.slow
 def test_a_worker_stopped_with_sigterm_saves_and_the_restarted_cluster_resumes(tmp_path):
-    # Once seen on the loaded CI machine: a worker crashing while the cluster starts (before
-    # any step); the scenario is then run once more in a fresh directory (see the note).
-    try:
-        _preempt_and_resume(tmp_path / "first")
-    except AssertionError as error:
-        if "Collective ops is aborted" not in str(error):
-            raise
-        _preempt_and_resume(tmp_path / "second")
-
-
-def _preempt_and_resume(tmp_path):
-    tmp_path.mkdir()
     workdir = tmp_path / "train"
     flags = ("--genotype=darts_v2", "--config.train.epochs=3", "--config.train.batch_size=16")
     processes = _start_cluster("train", workdir, tmp_path, *flags)
