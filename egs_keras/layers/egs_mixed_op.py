@@ -21,13 +21,13 @@ class EGSMixedOp(keras.layers.Layer):
       reaches every code entry a_k as ⟨upstream, o_k(x)⟩, hence every logit exactly.
     * `"sparse"` runs only the operations whose bit is on, at most M of K. In a compiled step
       each operation's input and variables pass through a `gating.gate` on its bit: when the
-      bit is off, none of its ops run, forward or backward (no `tf.cond`, so tracing costs no
-      more than dense). An inactive code entry gets no gradient; the logits still all
-      receive gradient, through the soft values of the active entries (as GDAS does for
-      M = 1). Eagerly, Python skips the inactive operations. Operations with non-trainable
-      state (e.g. batch-norm statistics) always run; others must not create stateful ops
-      (asserts, prints, stateful random numbers), else tracing raises a ValueError. Not for
-      XLA (`jit_compile=True`); Keras then compiles without XLA and warns.
+      bit is off, none of its ops run, forward or backward (no `tf.cond`: tracing and the
+      first step take about as long as dense). An inactive code entry gets no gradient;
+      the logits still all receive gradient, through the soft values of the active entries
+      (as GDAS does for M = 1). Eagerly, Python skips the inactive operations. Operations
+      with non-trainable state (e.g. batch-norm statistics) always run; others must not
+      create stateful ops (asserts, prints, stateful random numbers), else tracing raises a
+      ValueError. Not for XLA (`jit_compile=True`); Keras then compiles without XLA and warns.
 
     `none` is never computed: its bit contributes nothing.
 

@@ -6,7 +6,7 @@ whichever of its inputs is alive. So an operation fed by `gate(x, pred)` (and, f
 variables, by gated reads) costs nothing when `pred` is false, and `add_if` joins its result
 back into a live sum. Unlike `tf.cond`, nothing is traced into branch functions, and the
 skipped branch neither runs nor outputs zero-filled intermediates for its gradient: tracing
-costs what the operation itself costs, and a skipped operation costs two tiny ops. This is
+costs what the operation itself costs, and a skipped operation costs a few tiny ops. This is
 what sparse `EGSMixedOp`s use (see `benchmarks/PERFORMANCE_NOTES.md` for the measurements).
 
 The gradients are recorded on the `tf.GradientTape` directly (TensorFlow's own gradients of
