@@ -60,7 +60,8 @@ def default_config():
     config.search.arch_learning_rate = 3e-4
     config.search.arch_weight_decay = 1e-3
     config.search.derive = "most_probable"
-    config.search.graph_optimizer = True          # off: faster first step, slower steps
+    config.search.graph_optimizer = True          # off: faster first step (dense steps slower;
+                                                  # sparse ones not: turn it off for sparse)
     config.search.jit_compile = False             # XLA (TPUs: True; needs execution "dense")
 
     config.train = ml_collections.ConfigDict()

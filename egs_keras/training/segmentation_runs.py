@@ -8,7 +8,6 @@ Records, checkpoints and resume behave as for classification: history.csv gains 
 and one `iou_<class>` column per class (training and `val_` for the evaluation split).
 """
 
-
 import keras
 
 from egs_keras import metrics

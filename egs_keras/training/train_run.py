@@ -8,7 +8,6 @@ Resuming works as for the search: the same call continues from the last checkpoi
 finished run only evaluates again.
 """
 
-
 import keras
 import tensorflow as tf
 
