@@ -243,6 +243,9 @@ class DilConv(_Operation):
     def _depthwise(self, x, kernel, stride):
         """Depthwise "SAME" convolution in few graph ops (tracing time follows op count).
 
+        Strided outputs are centred on the input pixels at multiples of the stride (PyTorch's
+        symmetric padding in DARTS; TF's "SAME" would centre output i on pixel 2i + 1 and
+        misalign it with the pools and the dilated convolutions summed on the same edge).
         A kernel dilated by d reads one of the d×d interleaved sub-grids of its input: at
         stride d only the sub-grid at the origin is needed; at stride 1, when the sides are
         divisible by d, the sub-grids go through the undilated kernel side by side
@@ -252,8 +255,13 @@ class DilConv(_Operation):
         rate = self.dilation_rate
 
         def undilated(images, step):
+            if step == 1:
+                return tf.raw_ops.DepthwiseConv2dNative(
+                    input=images, filter=kernel, strides=[1, 1, 1, 1], padding="SAME")
+            pad = (self.kernel_size - 1) // 2  # output i centred on input step·i, as DARTS
             return tf.raw_ops.DepthwiseConv2dNative(
-                input=images, filter=kernel, strides=[1, step, step, 1], padding="SAME")
+                input=images, filter=kernel, strides=[1, step, step, 1], padding="EXPLICIT",
+                explicit_paddings=[0, 0, pad, pad, pad, pad, 0, 0])
 
         if rate == 1:
             return undilated(x, stride)
@@ -287,7 +295,8 @@ def _subgrids(images, step):
 
 @keras.saving.register_keras_serializable(package="egs_keras")
 class Pooling(_Operation):
-    """3×3 max or average pooling (average over valid pixels only), optionally batch-normed."""
+    """3×3 max or average pooling (average over valid pixels only), optionally batch-normed;
+    at stride 2 output i is centred on input 2i (DARTS' alignment)."""
 
     def __init__(self, filters, stride=1, pool_type="max", batch_norm=False, **kwargs):
         super().__init__(filters, stride, **kwargs)
@@ -306,10 +315,16 @@ class Pooling(_Operation):
             self.bn.build(self.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
+        # Windows centred on the input pixels at multiples of the stride (as DARTS' padding
+        # 1); padding never counts: max pools pad with −∞, average pools divide by the
+        # window's valid pixels (count_include_pad=False).
         if self.pool_type == "max":
-            x = tf.nn.max_pool2d(inputs, 3, self.stride, "SAME")
+            padding = "SAME" if self.stride == 1 else [[0, 0], [1, 1], [1, 1], [0, 0]]
+            x = tf.nn.max_pool2d(inputs, 3, self.stride, padding)
         else:
-            x = tf.nn.avg_pool2d(inputs, 3, self.stride, "SAME")  # TF: padding not counted
+            x = tf.nn.avg_pool2d(inputs, 3, 1, "SAME")
+            if self.stride == 2:  # TF's average pool has no explicit padding: subsample
+                x = _subgrids(_pad_to_multiple(x, 2), 2)[0]
         return self.bn(x, training=training) if self.batch_norm else x
 
 

@@ -77,9 +77,43 @@ def test_dilated_convolutions_match_tf_dilated_depthwise_values_and_gradients(na
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
-def test_average_pooling_ignores_padding():
-    op = operations.get_operation("avg_pool_3x3", 1, 1)
-    np.testing.assert_allclose(op(tf.ones([1, 4, 4, 1])), np.ones([1, 4, 4, 1]), rtol=1e-6)
+def _delta_weights(op):
+    """Kernels that pass the centre pixel through: a depthwise delta, identity 1×1
+    convolutions (the odd-pixel half of a factorized reduce off)."""
+    for weight in op.trainable_weights:
+        value = np.zeros(weight.shape, "float32")
+        if "depthwise" in weight.path:
+            value[weight.shape[0] // 2, weight.shape[1] // 2] = 1.0
+        elif "pointwise" in weight.path or "kernel_a" in weight.path:
+            value[0, 0] = np.eye(weight.shape[2], weight.shape[3])
+        elif "gamma" in weight.path:
+            value[:] = 1.0
+        weight.assign(value)
+
+
+@pytest.mark.parametrize("name", [n for n in search_space.CNN_PRIMITIVES if n != "none"])
+@pytest.mark.parametrize("size", [8, 7])
+def test_stride_two_operations_centre_output_i_on_input_2i(name, size):
+    """Every stride-2 candidate of a reduction edge reads the same pixels (they are summed):
+    an impulse at input (2i, 2j) lands at output (i, j) and nowhere else, as in DARTS."""
+    op = operations.get_operation(name, 2, 2)  # 2 channels: a factorized reduce has halves
+    last = (size - 1) // 2  # the last output row: input row 2·last is inside the image
+    for i, j in [(1, 2), (0, 0), (last, last)]:
+        x = np.zeros([1, size, size, 2], "float32")
+        x[0, 2 * i, 2 * j, 0] = 1.0
+        op(x)
+        _delta_weights(op)
+        y = op(x, training=False).numpy()[0, :, :, 0]
+        y -= op(np.zeros_like(x), training=False).numpy()[0, :, :, 0]
+        assert np.argwhere(np.abs(y) > 1e-3).tolist() == [[i, j]], (name, i, j, y)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_average_pooling_ignores_padding(stride):
+    op = operations.get_operation("avg_pool_3x3", 1, stride)
+    np.testing.assert_allclose(op(tf.ones([1, 5, 5, 1])), np.ones([1, 3 if stride == 2 else 5,
+                                                                   3 if stride == 2 else 5, 1]),
+                               rtol=1e-6)
 
 
 def test_factorized_reduce_keeps_odd_pixels():
