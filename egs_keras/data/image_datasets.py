@@ -10,7 +10,8 @@ and `evaluation_batches` only normalises (and resizes).
 >>> batches, steps = training_batches(examples, spec, image_size=16, batch_size=32,
 ...                                   seed=0, epochs=10)  # doctest: +SKIP
 
-Data sets: "cifar10" (DARTS: crop with 4-pixel padding, flip, cutout 16), "imagenet2012"
+Data sets: "cifar10" (DARTS: crop with 4-pixel padding, flip, and for evaluation networks
+cutout 16), "imagenet2012"
 (manual download into `<data_dir>/downloads/manual`; random resized crop and flip, 256 → 224
 centre crop for evaluation), and "egs_digits" (bundled, no network; see `data.digits`).
 """
@@ -114,7 +115,7 @@ def preprocess_for_evaluation(image, spec, image_size):
     return _prepare(image, spec, image_size, False, None)
 
 
-def _prepare(image, spec, image_size, training, seed):
+def _prepare(image, spec, image_size, training, seed, cutout=True):
     if spec.augmentation == "imagenet":
         image = tf.cast(image, tf.float32)
         if training:
@@ -130,24 +131,27 @@ def _prepare(image, spec, image_size, training, seed):
     if not training:
         return augment.normalize(image, spec.mean, spec.std)
     crop_seed, flip_seed, cutout_seed = augment.split_seed(seed, 3)
-    if spec.augmentation == "cifar":  # DARTS: crop, flip, normalise, cutout
+    if spec.augmentation == "cifar":  # DARTS: crop, flip, normalise, cutout (evaluation only)
         image = augment.random_flip(
             augment.random_crop_with_padding(image, crop_seed, padding=4), flip_seed)
-        return augment.cutout(augment.normalize(image, spec.mean, spec.std), cutout_seed, 16)
+        image = augment.normalize(image, spec.mean, spec.std)
+        return augment.cutout(image, cutout_seed, 16) if cutout else image
     image = augment.random_crop_with_padding(image, crop_seed, padding=max(image_size // 8, 1))
     return augment.normalize(image, spec.mean, spec.std)
 
 
 def training_batches(examples, spec, image_size, batch_size, seed, epochs, initial_epoch=0,
-                     shuffle_buffer=10_000, in_memory=None):
+                     shuffle_buffer=10_000, in_memory=None, cutout=True):
     """Augmented batches for epochs `initial_epoch .. epochs − 1`, and the steps per epoch
-    (`seeded_batches` with this data set's augmentation; in memory for all but ImageNet)."""
+    (`seeded_batches` with this data set's augmentation; in memory for all but ImageNet).
+    `cutout=False` leaves out the cutout of the "cifar" augmentation (DARTS searches
+    without it and trains evaluation networks with it)."""
     if in_memory is None:
         in_memory = spec.augmentation != "imagenet"
 
     def prepare(example, example_seed):
         image, label = example
-        return _prepare(image, spec, image_size, True, example_seed), label
+        return _prepare(image, spec, image_size, True, example_seed, cutout), label
 
     return seeded_batches(examples, prepare, batch_size, seed, epochs, initial_epoch,
                           shuffle_buffer, in_memory)

@@ -87,6 +87,12 @@ def test_cifar10_pipeline_through_tfds_mock_data():
         # cutout 16 zeroes (in normalised space) a square of up to 256 pixels per image
         zero = (x.numpy() == 0).all(axis=-1).reshape(8, -1).sum(axis=1)
         assert np.all(zero <= 256) and np.any(zero >= 64)
+        searched, _ = image_datasets.training_batches(train, spec, 32, batch_size=8, seed=0,
+                                                      epochs=1, cutout=False)
+        x_search, _ = next(iter(searched))  # the same crops and flips, without cutout
+        kept = (x.numpy() != 0).all(axis=-1)
+        np.testing.assert_array_equal(x_search.numpy()[kept], x.numpy()[kept])
+        assert not (x_search.numpy() == 0).all(axis=-1).any()
         test = image_datasets.load_examples("cifar10", "test")
         x, _ = next(iter(image_datasets.evaluation_batches(test, spec, 32, 8)))
         assert x.shape == (8, 32, 32, 3)
