@@ -54,21 +54,28 @@ def check_unit_interval(name, value):
     return float(value)
 
 
-def check_costs(name, costs, num_ops=None):
-    """Returns `costs` as a list of floats: one finite, non-negative cost per operation."""
+def check_costs(name, costs, num_ops=None, rows_shape=None):
+    """Returns `costs` as (nested) lists of floats: finite, non-negative costs, one per
+    operation (`[K]`), or a table of them with one row per decision (`[..., K]`, e.g. one
+    row per edge of a cell: `[num_edges, K]`, whose leading shape must then be
+    `rows_shape`)."""
     try:
         array = np.asarray(costs, dtype="float64")
     except (TypeError, ValueError):
         raise invalid(name, "a list of non-negative numbers, one per operation", costs) from None
-    if array.ndim != 1 or array.size == 0:
-        raise invalid(name, "a non-empty 1-D list of costs, one per operation", costs)
+    if array.ndim == 0 or array.size == 0:
+        raise invalid(name, "a non-empty list of costs, one per operation (or a table "
+                      "[..., K] of them)", costs)
     if not np.all(np.isfinite(array)) or np.any(array < 0):
         raise invalid(name, "finite, non-negative costs (cheaper operation = smaller cost)", costs)
-    if num_ops is not None and array.size != num_ops:
+    if num_ops is not None and array.shape[-1] != num_ops:
         raise invalid(
             name,
             f"{num_ops} costs, one per operation (the logits' last dimension)",
             costs,
-            hint=f"It has {array.size} entries.",
+            hint=f"It has {array.shape[-1]} entries.",
         )
-    return [float(c) for c in array]
+    if array.ndim > 1 and rows_shape is not None and tuple(array.shape[:-1]) != tuple(rows_shape):
+        raise invalid(name, f"costs [K] or a table of shape {[*rows_shape, array.shape[-1]]} "
+                      "(one row per decision)", f"shape {list(array.shape)}")
+    return array.tolist()

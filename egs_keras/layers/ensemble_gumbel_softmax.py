@@ -51,8 +51,10 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         temperature: initial τ > 0. Small τ: soft relaxation close to the hard code, noisier
             gradients; large τ: smoother, more biased gradients. Anneal it with
             `egs_keras.training.TemperatureScheduler`.
-        op_costs: optional list of K non-negative costs (FLOPs, parameters, latency) giving
-            the efficiency prior l (cheaper → likelier); see `egs_keras.ops.cost_prior`.
+        op_costs: optional K non-negative costs (FLOPs, parameters, latency) giving the
+            efficiency prior l (cheaper → likelier), or a table of them with one row per
+            decision, e.g. `[num_edges, K]` for logits of that shape (an operation costs more
+            on a stride-2 edge); see `egs_keras.ops.cost_prior`.
         effectiveness_weight: λ ∈ [0, 1], the weight of softmax(α) against the cost prior
             (paper: 0.5). Only used with `op_costs`.
         straight_through: if True the hard code carries the soft relaxation's gradient; if
@@ -181,7 +183,8 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
                 )
             num_ops = input_shape[-1]
         if self.op_costs is not None:
-            _validation.check_costs("op_costs", self.op_costs, num_ops=num_ops)
+            rows = None if self.logits_shape is None else self.logits_shape[:-1]
+            _validation.check_costs("op_costs", self.op_costs, num_ops=num_ops, rows_shape=rows)
         self.num_ops = num_ops
 
     def call(self, inputs=None, training=None):

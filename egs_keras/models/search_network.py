@@ -14,6 +14,25 @@ from egs_keras.models.architecture_search import check_search_mode
 from egs_keras.models.architecture_search import in_symbolic_scope
 from egs_keras.ops import code_distribution
 
+CELL_TYPES = search_space.CELL_NAMES["cnn"]
+
+
+def cell_plan(image_shape, filters, num_cells):
+    """(reduction, filters, input side (height, width)) of each cell of the search network:
+    reductions at 1/3 and 2/3 of the depth double the filters and halve the side.
+
+    >>> cell_plan((32, 32, 3), 16, 3)
+    [(False, 16, (32, 32)), (True, 32, (32, 32)), (True, 64, (16, 16))]
+    """
+    plan, side = [], tuple(image_shape[:2])
+    for c in range(num_cells):
+        reduction = c in (num_cells // 3, 2 * num_cells // 3)
+        filters *= 2 if reduction else 1
+        plan.append((reduction, filters, side))
+        if reduction:
+            side = tuple(-(-d // 2) for d in side)
+    return plan
+
 
 @keras.saving.register_keras_serializable(package="egs_keras")
 class EGSSearchNetwork(ArchitectureSearch, keras.Model):
@@ -46,7 +65,10 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
         primitives: candidate operation names.
         num_samples: M of the Ensemble Gumbel-Softmax.
         temperature: initial τ (anneal with `TemperatureScheduler`).
-        op_costs, effectiveness_weight: the cost prior (see `EnsembleGumbelSoftmax`).
+        op_costs, effectiveness_weight: the cost prior (see `EnsembleGumbelSoftmax`):
+            `op_costs` is K costs for both cell types, or {"normal": costs, "reduce":
+            costs} with `[K]` or `[num_edges, K]` costs per type (`operation_costs` builds
+            these tables from measured latency, parameters or multiply-adds).
         execution: "dense" or "sparse" (see `EGSMixedOp`).
         renormalize: see `EGSMixedOp`.
         search_mode: "joint" or "bilevel".
@@ -98,22 +120,25 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
                                         use_bias=False, name="stem_conv")
         self.stem_bn = operations.BatchNorm(track_statistics=False, name="stem_bn")
         self.cells = []
-        cell_filters, reduction_prev = filters, False
-        for c in range(num_cells):
-            reduction = c in (num_cells // 3, 2 * num_cells // 3)
-            cell_filters *= 2 if reduction else 1
+        reduction_prev = False
+        for c, (reduction, cell_filters, _) in enumerate(
+                cell_plan(self.image_shape, filters, num_cells)):
             self.cells.append(EGSCell(cell_filters, num_nodes, reduction, reduction_prev,
                                       self.primitives, execution, renormalize, name=f"cell_{c}"))
             reduction_prev = reduction
         self.classifier = keras.layers.Dense(num_classes, name="classifier")
         num_edges = len(self.cells[0].edges)
+        costs = op_costs if isinstance(op_costs, dict) else dict.fromkeys(CELL_TYPES, op_costs)
+        if sorted(costs) != sorted(CELL_TYPES):
+            raise _validation.invalid("op_costs", 'K costs, or {"normal": costs, "reduce": '
+                                      "costs}", op_costs)
         self.decisions = {
             cell_type: EnsembleGumbelSoftmax(
-                self.num_samples, temperature, op_costs, effectiveness_weight,
+                self.num_samples, temperature, costs[cell_type], effectiveness_weight,
                 logits_shape=(num_edges, len(self.primitives)),
                 logits_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed + i),
                 seed=seed + i, replica_sampling=replica_sampling, name=f"{cell_type}_alphas")
-            for i, cell_type in enumerate(("normal", "reduce"))
+            for i, cell_type in enumerate(CELL_TYPES)
         }
         self.supports_jit = execution == "dense"
         self.build((None, *self.image_shape))

@@ -22,18 +22,21 @@ def cost_prior(op_costs, dtype=tf.float32):
     Costs are made scale-free by dividing by the largest one, so FLOPs, parameter counts or
     milliseconds give the same prior; the cheapest operation gets at most e ≈ 2.72 times the
     weight of the most expensive one (use `effectiveness_weight` to set the prior's strength).
-    All-equal costs give the uniform distribution.
+    All-equal costs give the uniform distribution. A table of costs (one row per edge, as the
+    operations of a reduction cell cost more on its stride-2 edges) gives one prior per row.
 
     Args:
-        op_costs: list of K finite, non-negative costs, one per candidate operation.
+        op_costs: K finite, non-negative costs, one per candidate operation, or a table
+            `[..., K]` of them.
         dtype: floating dtype of the result.
 
     Returns:
-        A `[K]` tensor of positive probabilities that sum to one.
+        A tensor of the costs' shape, positive probabilities that sum to one over the last
+        axis.
     """
     costs = tf.constant(_validation.check_costs("op_costs", op_costs), dtype=dtype)
-    scale = tf.maximum(tf.reduce_max(costs), tf.constant(1e-30, dtype))
-    return tf.nn.softmax(-costs / scale)
+    scale = tf.maximum(tf.reduce_max(costs, axis=-1, keepdims=True), tf.constant(1e-30, dtype))
+    return tf.nn.softmax(-costs / scale, axis=-1)
 
 
 def log_probabilities(logits, prior=None, effectiveness_weight=1.0):

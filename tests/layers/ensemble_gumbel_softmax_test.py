@@ -54,6 +54,17 @@ def test_code_frequencies_follow_inclusion_exclusion(num_ops, num_samples, costs
         assert _chi_square_pvalue(codes, probs, num_samples - 1) < 1e-6
 
 
+def test_a_cost_table_gives_each_row_its_own_prior():
+    table = [[0.0, 10.0, 10.0], [10.0, 10.0, 0.0]]
+    layer = EnsembleGumbelSoftmax(2, op_costs=table, logits_shape=(2, 3), seed=0)
+    probs = layer.probabilities().numpy()
+    assert probs[0].argmax() == 0 and probs[1].argmax() == 2
+    np.testing.assert_allclose(probs[0], probs[1][::-1], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"`op_costs`, expected costs \[K\] or a table of "
+                                         r"shape \[2, 3\]"):
+        EnsembleGumbelSoftmax(2, op_costs=[[0, 1, 2]] * 3, logits_shape=(2, 3)).build()
+
+
 def test_cost_prior_shifts_codes_toward_cheap_operations():
     costs = [0.0, 10.0, 10.0, 10.0]
     with_prior = EnsembleGumbelSoftmax(2, op_costs=costs, effectiveness_weight=0.3, seed=0)

@@ -15,9 +15,16 @@ def test_cost_prior_favours_cheap_operations_and_is_scale_free():
     np.testing.assert_allclose(probabilities.cost_prior([0.0] * 3), [1 / 3] * 3, rtol=1e-6)
 
 
+def test_a_table_of_costs_gives_one_prior_per_row():
+    table = [[0.0, 1.0, 3.0, 2.0], [0.0, 10.0, 10.0, 10.0], [4.0, 4.0, 4.0, 4.0]]
+    prior = probabilities.cost_prior(table).numpy()
+    for row, costs in zip(prior, table, strict=True):
+        np.testing.assert_allclose(row, probabilities.cost_prior(costs), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "costs, message",
-    [([1.0, -2.0], "non-negative"), ([1.0, float("nan")], "finite"), ([[1.0, 2.0]], "1-D"),
+    [([1.0, -2.0], "non-negative"), ([1.0, float("nan")], "finite"), (3.0, "non-empty"),
      ([], "non-empty"), ("cheap", "non-negative numbers")],
 )
 def test_cost_prior_rejects_bad_costs(costs, message):

@@ -1,0 +1,243 @@
+"""What each candidate operation costs on each edge of a search cell: the paper's efficiency
+credit l, from the operations' costs at search time.
+
+`cnn_edge_costs` gives one `[num_edges, K]` table per cell type of an `EGSSearchNetwork`:
+operation k on edge e, summed over the network's cells of that type, each at the shape it
+has there (filters, resolution, stride, batch), so an operation costs more on the stride-2
+edges of a reduction cell and in the early, large cells. `rnn_edge_costs` does the same for
+the recurrent cell. Measures (`MEASURES`):
+
+* "latency": milliseconds of one forward + backward pass (gradients for the input and the
+  weights, as in a training step) on the run's device, the median of repeated runs after
+  warm-up, minus the same harness around no operation. The paper's choice. Measurements are
+  kept in a `LatencyTable` (JSON in the run's directory), so a resumed search reuses the same
+  prior instead of re-measuring a slightly different one;
+* "parameters": trainable weights of the operation in an evaluation network;
+* "multiply_adds": multiply-adds of one forward pass on one example.
+
+`none` costs 0 (it is never computed).
+
+>>> costs = cnn_edge_costs(CNN_PRIMITIVES, "parameters", image_shape=(16, 16, 3), filters=4,
+...                        num_cells=3, num_nodes=5, batch_size=8)
+>>> costs["normal"].shape, costs["reduce"].shape
+((5, 8), (5, 8))
+"""
+
+import json
+import os
+import pathlib
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from egs_keras import _validation
+from egs_keras import search_space
+from egs_keras.layers import highway_cell
+from egs_keras.layers import operations
+from egs_keras.models import complexity
+from egs_keras.models.search_network import CELL_TYPES
+from egs_keras.models.search_network import cell_plan
+
+MEASURES = ("latency", "parameters", "multiply_adds")
+CNN_PRIMITIVES = search_space.CNN_PRIMITIVES
+TABLE_FORMAT = 1
+
+
+def check_measure(measure, name="op_costs"):
+    if measure not in MEASURES:
+        raise _validation.invalid(name, f"one of {list(MEASURES)}", measure)
+    return measure
+
+
+class LatencyTable:
+    """Measured latencies, {(cell kind, operation, input shape, stride, device): ms}, kept in
+    a JSON file: `entries` of {"kind", "op", "shape", "stride", "device", "ms"}.
+
+    Args:
+        path: the JSON file (read if it exists; `save()` writes it atomically), or None to
+            keep the table in memory.
+    """
+
+    def __init__(self, path=None):
+        self.path = None if path is None else pathlib.Path(path)
+        self.entries = {}
+        if self.path is not None and self.path.exists():
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                for entry in data["entries"]:
+                    key = _key(entry["kind"], entry["op"], entry["shape"], entry["stride"],
+                               entry["device"])
+                    self.entries[key] = float(entry["ms"])
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(
+                    f"The latency table {str(self.path)!r} cannot be read ({error}). Delete it "
+                    "to measure again (the search's prior then changes slightly), or restore "
+                    "it from a copy.") from None
+
+    def lookup(self, kind, op, shape, stride, device, measure):
+        """The stored latency, or `measure()` (ms) stored now, rounded to 0.1 µs as the file
+        keeps it (a resumed run then sees the very same numbers)."""
+        key = _key(kind, op, shape, stride, device)
+        if key not in self.entries:
+            self.entries[key] = round(float(measure()), 4)
+        return self.entries[key]
+
+    def save(self):
+        if self.path is None:
+            return
+        entries = [json.dumps({"kind": k, "op": o, "shape": list(s), "stride": st,
+                               "device": d, "ms": ms})
+                   for (k, o, s, st, d), ms in sorted(self.entries.items())]
+        text = (f'{{"format": {TABLE_FORMAT}, "unit": "ms, forward + backward",\n'
+                ' "entries": [\n  ' + ",\n  ".join(entries) + "\n]}\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".latency_", dir=self.path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, self.path)
+
+
+def _key(kind, op, shape, stride, device):
+    return (str(kind), str(op), tuple(int(d) for d in shape), int(stride), str(device))
+
+
+def measure_latency(function, variables, input_shape, warmup=3, repeats=15, device=None):
+    """Median milliseconds of `function(x)` forward + backward (the gradients of the sum of
+    its output with respect to `x` and `variables`), for `x` of `input_shape`, after
+    `warmup` runs; the time of the same harness around `tf.identity` is subtracted."""
+
+    def timed(forward, weights):
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(forward(x))
+            return tape.gradient(loss, [x, *weights])
+
+        with tf.device(device):
+            x = tf.random.stateless_normal(input_shape, seed=[0, 0])
+            times = []
+            for run in range(warmup + repeats):
+                start = time.perf_counter()
+                outputs = step(x)
+                _ = [t.numpy() for t in outputs[:1]]
+                if run >= warmup:
+                    times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e3
+
+    baseline = (tuple(input_shape), device)
+    if baseline not in _HARNESS_MS:
+        _HARNESS_MS[baseline] = timed(tf.identity, [])
+    return max(timed(function, variables) - _HARNESS_MS[baseline], 0.0)
+
+
+_HARNESS_MS = {}
+
+
+def default_device(strategy=None):
+    """The device a run's operations execute on: the first of `strategy`'s devices (without
+    a strategy, where TensorFlow places them: the first GPU, else the CPU)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    try:
+        device = strategy.extended.worker_devices[0]
+    except RuntimeError:  # the default strategy has no device list
+        device = (tf.config.list_logical_devices("GPU")
+                  or tf.config.list_logical_devices("CPU"))[0].name
+    if "TPU" in device.upper():
+        raise ValueError(
+            f"Received a strategy on {device}; latency is measured by running each operation "
+            "on its own, which a TPU does not do eagerly. Measure on the TPU host's "
+            'accelerator elsewhere, or use op_costs="parameters" or "multiply_adds".')
+    return tf.DeviceSpec.from_string(device).to_string()
+
+
+def cnn_edge_costs(primitives, measure, *, image_shape, filters, num_cells, num_nodes,
+                   batch_size, device=None, table=None):
+    """{"normal": costs, "reduce": costs}, `[num_edges, K]` float64 arrays: the cost of
+    operation k on edge e summed over the search network's cells of that type (`measure` as
+    in the module docstring; `batch_size` is the per-replica batch; `table` a
+    `LatencyTable`, in memory by default)."""
+    check_measure(measure)
+    primitives = operations.check_operation_names(primitives)
+    table = table or LatencyTable()
+    device = device or default_device()
+    num_intermediate = num_nodes - 3
+    edges = search_space.edges(num_intermediate)
+    costs = {t: np.zeros([len(edges), len(primitives)]) for t in CELL_TYPES}
+    known = {}
+    for reduction, cell_filters, side in cell_plan(image_shape, filters, num_cells):
+        out_side = tuple(-(-d // 2) for d in side) if reduction else side
+        for e, (i, _) in enumerate(edges):
+            stride = 2 if reduction and i < 2 else 1
+            shape = (batch_size, *(side if i < 2 else out_side), cell_filters)
+            for k, name in enumerate(primitives):
+                if (name, shape, stride) not in known:
+                    known[name, shape, stride] = _cnn_operation_cost(
+                        name, shape, stride, measure, device, table)
+                costs["reduce" if reduction else "normal"][e, k] += known[name, shape, stride]
+    table.save()
+    return costs
+
+
+def _cnn_operation_cost(name, shape, stride, measure, device, table):
+    if name == search_space.NONE:
+        return 0.0
+    if measure == "latency":
+        def run():
+            op = operations.get_operation(name, shape[-1], stride, search=True)
+            with tf.device(device):
+                op.build(shape)
+            return measure_latency(lambda x: op(x, training=True), op.trainable_weights, shape,
+                                   device=device)
+
+        return table.lookup("cnn", name, shape, stride, device, run)
+    op = operations.get_operation(name, shape[-1], stride, search=False)
+    op.build(shape)
+    if measure == "parameters":
+        return float(sum(np.prod(w.shape) for w in op.trainable_weights))
+    return float(complexity.count_function_multiply_adds(
+        lambda x: op(x, training=False), (1, *shape[1:])))
+
+
+def rnn_edge_costs(primitives, measure, *, units, num_edges, batch_size, device=None,
+                   table=None):
+    """{"recurrent": costs}, `[num_edges, K]`: the cost of activation k on an edge of the
+    recurrent search cell, i.e. of the highway s + σ(c̃) ⊙ (f_k(g) − s) with [c̃, g] = s·W
+    for a `[batch_size, units]` state (the same on every edge; `none` costs 0)."""
+    check_measure(measure)
+    primitives = highway_cell.check_activation_names(primitives)
+    table = table or LatencyTable()
+    device = device or default_device()
+    row = [_rnn_activation_cost(name, units, batch_size, measure, device, table)
+           for name in primitives]
+    table.save()
+    return {"recurrent": np.tile(np.asarray(row, "float64"), [num_edges, 1])}
+
+
+def _rnn_activation_cost(name, units, batch_size, measure, device, table):
+    if name == search_space.NONE:
+        return 0.0
+    if measure == "parameters":  # the node's matrix, which any activation on the edge uses
+        return float(2 * units * units)
+    activation = highway_cell.ACTIVATIONS[name]
+
+    def edge(kernel):
+        def highway(state):
+            gate, candidate = tf.split(tf.matmul(state, kernel), 2, -1)
+            return state + tf.sigmoid(gate) * (activation(candidate) - state)
+
+        return highway
+
+    if measure == "multiply_adds":
+        kernel = tf.zeros([units, 2 * units])
+        return float(complexity.count_function_multiply_adds(edge(kernel), (1, units)))
+
+    def run():
+        with tf.device(device):
+            kernel = tf.Variable(tf.random.stateless_normal([units, 2 * units], [0, 1]))
+        return measure_latency(edge(kernel), [kernel], (batch_size, units), device=device)
+
+    return table.lookup("rnn", name, (batch_size, units), 1, device, run)

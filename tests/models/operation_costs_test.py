@@ -1,0 +1,122 @@
+"""Edge cost tables: the shapes each operation has in the search network, measured latency
+cached and reused."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from egs_keras import search_space
+from egs_keras.layers import operations
+from egs_keras.models import complexity
+from egs_keras.models import operation_costs
+
+PRIMITIVES = search_space.CNN_PRIMITIVES
+
+
+def _parameters(name, filters, stride):
+    op = operations.get_operation(name, filters, stride)
+    op.build((1, 8, 8, filters))
+    return sum(int(np.prod(w.shape)) for w in op.trainable_weights)
+
+
+def test_parameter_tables_sum_each_edge_over_the_cells_of_its_type():
+    """3 cells (normal at 4 filters, reductions at 8 and 16): a normal edge costs what its
+    operation costs at 4 filters; a reduction edge the sum over both reduction cells, with
+    stride 2 on the edges that leave the inputs (a factorized reduce for skip_connect)."""
+    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "parameters", image_shape=(16, 16, 3),
+                                           filters=4, num_cells=3, num_nodes=5, batch_size=2)
+    edges = search_space.edges(2)
+    for e, (i, _) in enumerate(edges):
+        for k, name in enumerate(PRIMITIVES):
+            stride = 2 if i < 2 else 1
+            normal = 0 if name == "none" else _parameters(name, 4, 1)
+            reduce = 0 if name == "none" else sum(_parameters(name, f, stride) for f in (8, 16))
+            assert costs["normal"][e, k] == normal, (e, name)
+            assert costs["reduce"][e, k] == reduce, (e, name)
+    skip = PRIMITIVES.index("skip_connect")
+    assert costs["reduce"][0, skip] > 0 and costs["reduce"][2 + 2, skip] == 0  # identity
+
+
+def _multiply_adds(name, shape, stride):
+    op = operations.get_operation(name, shape[-1], stride)
+    op.build(shape)
+    return complexity.count_function_multiply_adds(lambda x: op(x, training=False), shape)
+
+
+def test_multiply_adds_follow_the_resolution_of_each_edge():
+    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "multiply_adds", image_shape=(16, 16, 3),
+                                           filters=4, num_cells=3, num_nodes=5, batch_size=2)
+    for name in ("sep_conv_5x5", "dil_conv_3x3", "skip_connect"):
+        k = PRIMITIVES.index(name)
+        # Cell 0: normal, 16×16 at 4 filters. Cells 1 and 2: reductions reading 16×16 at 8
+        # filters and 8×8 at 16 at stride 2; their internal edges run at 8×8 and 4×4.
+        assert costs["normal"][4, k] == _multiply_adds(name, (1, 16, 16, 4), 1)
+        assert costs["reduce"][0, k] == (_multiply_adds(name, (1, 16, 16, 8), 2)
+                                         + _multiply_adds(name, (1, 8, 8, 16), 2))
+        assert costs["reduce"][4, k] == (_multiply_adds(name, (1, 8, 8, 8), 1)
+                                         + _multiply_adds(name, (1, 4, 4, 16), 1))
+    assert costs["reduce"][0, PRIMITIVES.index("sep_conv_5x5")] > 0
+
+
+def test_latency_is_measured_once_kept_in_json_and_reused(tmp_path, monkeypatch):
+    path = tmp_path / "latency.json"
+    calls = []
+    measure = operation_costs.measure_latency
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(operation_costs, "measure_latency", counting)
+    options = dict(image_shape=(8, 8, 1), filters=2, num_cells=2, num_nodes=5, batch_size=4)
+    table = operation_costs.LatencyTable(path)
+    first = operation_costs.cnn_edge_costs(PRIMITIVES, "latency", table=table, **options)
+    # Cell 0 and 1 are reductions (8×8 → 4×4 at 4 filters, 4×4 → 2×2 at 8), stride 2 on the
+    # edges from the inputs, stride 1 inside: 4 (shape, stride) pairs × 7 operations.
+    assert len(calls) == 4 * 7
+    entries = json.loads(path.read_text())["entries"]
+    assert {e["op"] for e in entries} == set(PRIMITIVES) - {"none"}
+    assert {(tuple(e["shape"]), e["stride"]) for e in entries} == {
+        ((4, 8, 8, 4), 2), ((4, 4, 4, 4), 1), ((4, 4, 4, 8), 2), ((4, 2, 2, 8), 1)}
+    assert all(e["device"].endswith("CPU:0") and e["ms"] >= 0 for e in entries)
+    again = operation_costs.cnn_edge_costs(
+        PRIMITIVES, "latency", table=operation_costs.LatencyTable(path), **options)
+    assert len(calls) == 4 * 7  # nothing measured again: a resumed search has the same prior
+    for name in first:
+        np.testing.assert_array_equal(again[name], first[name])
+    assert np.all(first["reduce"][:, 0] == 0)  # `none` is never computed
+
+
+def test_measured_latency_grows_with_the_work():
+    light = tf.Variable(tf.ones([64, 64]))
+    heavy = tf.Variable(tf.ones([512, 512]))
+    small = operation_costs.measure_latency(lambda x: x @ light, [light], (64, 64), repeats=9)
+    large = operation_costs.measure_latency(lambda x: x @ heavy, [heavy], (512, 512),
+                                            repeats=9)
+    assert large > 4 * small >= 0  # 512 times the multiply-adds
+
+
+def test_recurrent_edge_costs():
+    latency = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "latency", units=32,
+                                             num_edges=3, batch_size=8)["recurrent"]
+    assert latency.shape == (3, 5) and np.all(latency[:, 0] == 0) and np.all(latency[:, 1:] > 0)
+    np.testing.assert_array_equal(latency[0], latency[2])
+    parameters = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "parameters",
+                                                units=32, num_edges=2, batch_size=8)
+    assert parameters["recurrent"][1].tolist() == [0.0] + [2 * 32 * 32.0] * 4
+    macs = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "multiply_adds",
+                                          units=32, num_edges=1, batch_size=8)["recurrent"][0]
+    assert macs.tolist() == [0.0] + [2 * 32 * 32.0] * 4  # one [1, 32] × [32, 64] product
+
+
+def test_a_damaged_table_is_named_and_nothing_is_overwritten(tmp_path):
+    path = tmp_path / "latency.json"
+    path.write_text('{"format": 1, "entries": [{"op": ')
+    with pytest.raises(ValueError, match="latency.json.*cannot be read.*Delete it"):
+        operation_costs.LatencyTable(path)
+    assert path.read_text().endswith('"op": ')
+    with pytest.raises(ValueError, match="`op_costs`, expected one of"):
+        operation_costs.cnn_edge_costs(PRIMITIVES, "flops", image_shape=(8, 8, 1), filters=2,
+                                       num_cells=1, num_nodes=4, batch_size=2)
