@@ -92,25 +92,32 @@ class Genotype:
         kind: "cnn" or "rnn".
         primitives: the candidate operations the genotype was searched over.
         name: optional label, e.g. "darts_v2".
+        derivation: how it was derived from a search, e.g. {"strategy": "most_probable",
+            "num_samples": 7, "edges_per_node": 2, "seed": 0} (`derive_genotype` fills it);
+            a record only: genotypes with the same cells are equal whatever it says.
     """
 
     cells: dict
     kind: str = "cnn"
     primitives: tuple = CNN_PRIMITIVES
     name: str = ""
+    derivation: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "primitives", tuple(self.primitives))
         _check_genotype(self)
 
     def to_dict(self):
-        return {
+        data = {
             "schema_version": SCHEMA_VERSION,
             "kind": self.kind,
             "name": self.name,
             "primitives": list(self.primitives),
             "cells": {name: cell.to_dict() for name, cell in self.cells.items()},
         }
+        if self.derivation:
+            data["derivation"] = dict(self.derivation)
+        return data
 
     def to_json(self, indent=2):
         return json.dumps(self.to_dict(), indent=indent)
@@ -152,6 +159,7 @@ class Genotype:
             cells=parsed, kind=kind,
             primitives=data.get("primitives", CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES),
             name=data.get("name", ""),
+            derivation=dict(data.get("derivation") or {}),
         )
 
     @classmethod
@@ -240,9 +248,13 @@ def cnn_genotype(genotype):
     return genotype
 
 
+DERIVE_STRATEGIES = ("most_probable", "sample")
+DEFAULT_EDGES_PER_NODE = {"cnn": 2, "rnn": 1}  # DARTS' cells (and the paper's Figure 3)
+
+
 def derive_genotype(
     probabilities, num_samples, *, kind="cnn", primitives=None, strategy="most_probable",
-    num_inputs=None, seed=None,
+    num_inputs=None, seed=None, edges_per_node="auto",
 ):
     """Turns per-edge operation probabilities into a genotype.
 
@@ -256,20 +268,33 @@ def derive_genotype(
             code per edge drawn from the EGS law (the paper's derivation), reproducible by `seed`.
         num_inputs: input nodes per cell (default 2 for cnn, 1 for rnn).
         seed: seed of the "sample" strategy.
+        edges_per_node: how many incoming edges each node keeps: "auto" (2 for CNN cells, 1
+            for recurrent ones, as DARTS' cells and the paper's), a positive integer, or None
+            to keep every edge (the whole DAG).
 
-    `none` bits are dropped. A node left without any input (all its edges coded `none`) gets
-    the single (operation, input) pair with the highest probability among its edges' other
-    operations, so every derived cell is connected.
+    Which edges: each node keeps the `edges_per_node` incoming edges whose strongest
+    non-`none` operation is most probable (ties: the earlier input), as DARTS does; the other
+    edges are dropped (`None`: every edge stays). Which operations: each kept edge keeps the
+    non-`none` operations of its code (most probable or sampled), several if the code has
+    several; a code of only `none` means no connection (the paper's reading), so that edge
+    adds nothing. A node left without any input gets the single (operation, input) pair with
+    the highest probability among its edges' non-`none` operations, so every derived cell is
+    connected.
 
     Returns:
-        A `Genotype` whose cells concatenate all their intermediate nodes.
+        A `Genotype` whose cells concatenate all their intermediate nodes, with the policy
+        in its `derivation` record.
     """
     if kind not in CELL_NAMES:
         raise _validation.invalid("kind", f"one of {sorted(CELL_NAMES)}", kind)
     primitives = tuple(primitives or (CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES))
     num_samples = _validation.check_positive_int("num_samples", num_samples)
-    if strategy not in ("most_probable", "sample"):
+    if strategy not in DERIVE_STRATEGIES:
         raise _validation.invalid("strategy", '"most_probable" or "sample"', strategy)
+    if edges_per_node == "auto":
+        edges_per_node = DEFAULT_EDGES_PER_NODE[kind]
+    if edges_per_node is not None:
+        edges_per_node = _validation.check_positive_int("edges_per_node", edges_per_node)
     num_inputs = num_inputs or (2 if kind == "cnn" else 1)
     rng = np.random.default_rng(seed)
     cells = {}
@@ -283,29 +308,44 @@ def derive_genotype(
                               for row in probs])
             codes = np.zeros_like(probs)
             np.put_along_axis(codes, draws, 1.0, axis=-1)
-        nodes = [[] for _ in range(num_intermediate)]
-        for (i, node), code, p in zip(edges(num_intermediate, num_inputs), codes, probs,
-                                      strict=True):
-            for k in np.flatnonzero(code):
-                if primitives[k] != NONE:
-                    nodes[node - num_inputs].append((primitives[k], i, p[k]))
-        for j, node in enumerate(nodes):
-            if not node:
-                node.append(_strongest_pair(probs, primitives, j, num_intermediate, num_inputs))
+        nodes = _derive_nodes(probs, codes, primitives, num_intermediate, num_inputs,
+                              edges_per_node)
         cells[name] = CellGenotype(
-            nodes=[[(op, i) for op, i, _ in node] for node in nodes],
-            concat=range(num_inputs, num_inputs + num_intermediate),
+            nodes=nodes, concat=range(num_inputs, num_inputs + num_intermediate),
             num_inputs=num_inputs,
         )
-    return Genotype(cells=cells, kind=kind, primitives=primitives)
+    derivation = {"strategy": strategy, "num_samples": num_samples,
+                  "edges_per_node": edges_per_node, "seed": seed}
+    return Genotype(cells=cells, kind=kind, primitives=primitives, derivation=derivation)
+
+
+def _derive_nodes(probs, codes, primitives, num_intermediate, num_inputs, edges_per_node):
+    """Each node's (operation, input) pairs, by the policy of `derive_genotype`."""
+    others = np.array([name != NONE for name in primitives])
+    all_edges = edges(num_intermediate, num_inputs)
+    nodes = []
+    for j in range(num_intermediate):
+        incoming = [e for e, (_, node) in enumerate(all_edges) if node == num_inputs + j]
+        strength = {e: probs[e][others].max() for e in incoming}
+        if edges_per_node is not None:  # stable sort: ties keep the earlier input
+            incoming = sorted(sorted(incoming, key=lambda e: -strength[e])[:edges_per_node])
+        pairs = [(primitives[k], all_edges[e][0]) for e in incoming
+                 for k in np.flatnonzero(codes[e]) if others[k]]
+        if not pairs:
+            pairs = [_strongest_pair(probs, primitives, j, num_intermediate, num_inputs)[:2]]
+        nodes.append(pairs)
+    return nodes
 
 
 def random_genotype(num_samples, *, kind="cnn", primitives=None, num_intermediate=4,
-                    num_inputs=None, seed=None, name="random"):
+                    num_inputs=None, seed=None, name="random", edges_per_node=None):
     """A genotype drawn uniformly from the EGS search space: every edge's code is uniform over
     the Σ_{m=1}^{M} C(K, m) codes with 1 to M operations on (`none` included, as in the
     search), conditioned on every node keeping at least one non-`none` operation (a node left
     empty has its incoming codes drawn again). The random-search baseline samples from this.
+    With `edges_per_node` (as a derivation keeps), each node first picks that many of its
+    incoming edges uniformly, and each picked edge's code is drawn again until it holds a
+    non-`none` operation: the random cells then have the derived cells' shape.
 
     >>> genotype = random_genotype(num_samples=4, seed=0)
     >>> sorted(genotype.cells)
@@ -320,21 +360,33 @@ def random_genotype(num_samples, *, kind="cnn", primitives=None, num_intermediat
         raise _validation.invalid("num_samples", f"at most the number of primitives ({num_ops})",
                                   num_samples)
     num_intermediate = _validation.check_positive_int("num_intermediate", num_intermediate)
+    if edges_per_node is not None:
+        edges_per_node = _validation.check_positive_int("edges_per_node", edges_per_node)
     num_inputs = num_inputs or (2 if kind == "cnn" else 1)
     rng = np.random.default_rng(seed)
     sizes = np.arange(1, num_samples + 1)
     size_weights = np.array([math.comb(num_ops, m) for m in sizes], dtype="float64")
+
+    def edge_pairs(i):
+        m = rng.choice(sizes, p=size_weights / size_weights.sum())
+        return [(primitives[k], i) for k in sorted(rng.choice(num_ops, size=m, replace=False))
+                if primitives[k] != NONE]
+
     cells = {}
     for cell_name in CELL_NAMES[kind]:
         nodes = []
         for j in range(num_intermediate):
             pairs = []
+            if edges_per_node is not None:
+                count = min(edges_per_node, num_inputs + j)
+                for i in sorted(rng.choice(num_inputs + j, size=count, replace=False)):
+                    edge = []
+                    while not edge:
+                        edge = edge_pairs(int(i))
+                    pairs += edge
             while not pairs:
                 for i in range(num_inputs + j):
-                    m = rng.choice(sizes, p=size_weights / size_weights.sum())
-                    for k in sorted(rng.choice(num_ops, size=m, replace=False)):
-                        if primitives[k] != NONE:
-                            pairs.append((primitives[k], i))
+                    pairs += edge_pairs(i)
             nodes.append(pairs)
         cells[cell_name] = CellGenotype(
             nodes=nodes, concat=range(num_inputs, num_inputs + num_intermediate),

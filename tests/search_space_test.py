@@ -98,6 +98,64 @@ def test_most_probable_derivation_keeps_several_ops_and_drops_none():
     assert codes[0].sum() == 2  # the exact most probable code of edge 0 holds both ops
 
 
+def _inputs(cell):
+    return [sorted({i for _, i in node}) for node in cell.nodes]
+
+
+def test_each_node_keeps_its_two_strongest_edges_as_darts():
+    """Edge strength = its most probable non-`none` operation; `none` does not count, and a
+    kept edge brings every non-`none` operation of its code."""
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.ones(8) * 0.5, size=14)
+    probs[:, 0] += 2.0  # `none` dominates every edge: it must not decide which edges stay
+    probs /= probs.sum(-1, keepdims=True)
+    genotype = search_space.derive_genotype({"normal": probs, "reduce": probs}, num_samples=7)
+    codes = code_distribution.most_probable_code(probs, 7).numpy()
+    for j, node_inputs in enumerate(_inputs(genotype.cells["normal"])):
+        incoming = [e for e, (_, node) in enumerate(search_space.edges(4)) if node == 2 + j]
+        strength = {search_space.edges(4)[e][0]: probs[e, 1:].max() for e in incoming}
+        strongest = sorted(sorted(strength, key=lambda i: -strength[i])[:2])
+        kept = [i for i in strongest if codes[incoming[i], 1:].any()]
+        assert node_inputs == (kept or node_inputs) and len(node_inputs) <= 2
+    assert genotype.derivation == {"strategy": "most_probable", "num_samples": 7,
+                                   "edges_per_node": 2, "seed": None}
+    everything = search_space.derive_genotype({"normal": probs, "reduce": probs}, 7,
+                                              edges_per_node=None)
+    assert [len(n) for n in _inputs(everything.cells["normal"])] > [2, 2, 2, 2]
+    loaded = Genotype.from_json(genotype.to_json())
+    assert loaded == genotype and loaded.derivation == genotype.derivation
+
+
+def test_two_edges_per_node_shrink_the_uniform_cell():
+    """At uniform p, M = 7, each code holds 5 operations: the whole DAG keeps 14 edges (about
+    5 · 7/8 non-`none` operations each), two edges per node keep 8 of them."""
+    uniform = np.full((14, 8), 1 / 8)
+    sizes = {}
+    for edges_per_node in (None, 2, 1):
+        genotype = search_space.derive_genotype({"normal": uniform, "reduce": uniform}, 7,
+                                                edges_per_node=edges_per_node)
+        sizes[edges_per_node] = sum(len(n) for n in genotype.cells["normal"].nodes)
+        assert [len(n) for n in _inputs(genotype.cells["normal"])] == (
+            [2, 3, 4, 5] if edges_per_node is None else [edges_per_node] * 4)
+    assert sizes == {None: 14 * 4, 2: 8 * 4, 1: 4 * 4}  # `none` is in each code: 4 ops left
+
+
+def test_recurrent_cells_keep_one_edge_per_node():
+    probs = np.random.default_rng(2).dirichlet(np.ones(5), size=36)  # 8 searched nodes
+    genotype = search_space.derive_genotype({"recurrent": probs}, 4, kind="rnn")
+    assert all(len(inputs) == 1 for inputs in _inputs(genotype.cells["recurrent"]))
+    assert genotype.derivation["edges_per_node"] == 1
+    with pytest.raises(ValueError, match="`edges_per_node`, expected a positive integer"):
+        search_space.derive_genotype({"recurrent": probs}, 4, kind="rnn", edges_per_node=0)
+
+
+def test_random_genotypes_with_the_derived_cells_shape():
+    for seed in range(20):
+        genotype = search_space.random_genotype(4, seed=seed, edges_per_node=2)
+        for cell in genotype.cells.values():
+            assert [len(inputs) for inputs in _inputs(cell)] == [2, 2, 2, 2]
+
+
 def test_a_node_whose_edges_are_all_none_gets_its_strongest_operation():
     probs = _peaked([0] * 14, mass=0.99)
     probs[12, 2] = 0.009  # the strongest non-none entry into node 5: avg_pool from node 3

@@ -193,8 +193,10 @@ class EGSRNNCell(highway_cell.HighwayCell):
         """p of every edge, `[num_edges, K]`."""
         return self.decision.probabilities()
 
-    def genotype(self, strategy="most_probable", seed=None):
-        """The derived recurrent genotype (see `search_space.derive_genotype`)."""
+    def genotype(self, strategy="most_probable", seed=None, edges_per_node="auto"):
+        """The derived recurrent genotype (see `search_space.derive_genotype`; by default one
+        incoming edge per node, as DARTS' recurrent cell)."""
         return search_space.derive_genotype(
             {"recurrent": self.probabilities().numpy()}, self.num_samples, kind="rnn",
-            primitives=self.primitives, strategy=strategy, seed=seed, num_inputs=1)
+            primitives=self.primitives, strategy=strategy, seed=seed, num_inputs=1,
+            edges_per_node=edges_per_node)

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
+from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.models.replica_steps import global_loss
 from egs_keras.models.replica_steps import synchronized_gradients
@@ -59,10 +60,12 @@ class ArchitectureSearch:
 
     def compile(self, optimizer="sgd", loss=None, metrics=None, *, arch_optimizer=None,
                 **kwargs):
-        """Keras `compile` plus `arch_optimizer` for α (default: Adam 3e-4, β1 = 0.5, DARTS)."""
+        """Keras `compile` plus `arch_optimizer` for α (default DARTS': Adam 3e-4, β1 = 0.5,
+        coupled weight decay 1e-3, see `egs_keras.optimizers`)."""
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         if arch_optimizer is None:
-            arch_optimizer = keras.optimizers.Adam(3e-4, beta_1=0.5, weight_decay=1e-3)
+            arch_optimizer = optimizers.CoupledWeightDecay(
+                keras.optimizers.Adam(3e-4, beta_1=0.5), weight_decay=1e-3)
         self.arch_optimizer = keras.optimizers.get(arch_optimizer)
         self.arch_optimizer.build(self.arch_variables)
         self.optimizer.build(self.network_variables)
@@ -153,9 +156,11 @@ class ArchitectureSearch:
         del probabilities
         return {}
 
-    def genotype(self, strategy="most_probable", seed=None):
-        """Derives the genotype (see `search_space.derive_genotype`)."""
+    def genotype(self, strategy="most_probable", seed=None, edges_per_node="auto"):
+        """Derives the genotype (see `search_space.derive_genotype`): by default each node
+        keeps its 2 strongest incoming edges (CNN; 1 for RNN cells), as DARTS and the paper."""
         probs = {t: np.asarray(p) for t, p in self.probabilities().items()}
         return search_space.derive_genotype(
             probs, self.num_samples, kind=self.genotype_kind, primitives=self.primitives,
-            strategy=strategy, seed=seed, num_inputs=self.genotype_inputs)
+            strategy=strategy, seed=seed, num_inputs=self.genotype_inputs,
+            edges_per_node=edges_per_node)

@@ -4,7 +4,12 @@ With probabilities p over K operations and M samples, the code a ∈ {0,1}^K mar
 drawn at least once in M independent categorical draws (the Gumbel-max trick makes each hard
 sample an exact draw from p). Hence:
 
-* inclusion: P(a_k = 1) = 1 − (1 − p_k)^M, increasing in p_k (the paper's Proposition 2);
+* inclusion: P(a_k = 1) = 1 − (1 − p_k)^M, increasing in p_k (the paper's Proposition 2),
+  but not proportional to p_k as that proposition also states: for p = (0.5, 0.3, 0.2) and
+  M = 2 it is (0.75, 0.51, 0.36), ratios to p of 1.5, 1.7 and 1.8 (rarer operations gain
+  relatively more from more samples). The expected number of ones is Σ_k 1 − (1 − p_k)^M:
+  8 · (1 − (7/8)^7) ≈ 4.86 for uniform p over K = 8 and M = 7, whose most probable code has
+  5 ones;
 * any code: P(a = 1_S) = Σ_{T ⊆ S} (−1)^{|S|−|T|} (Σ_{k∈T} p_k)^M (inclusion–exclusion over
   "all M draws land in T"), which is 0 for |S| = 0 and for |S| > M;
 * reachable codes: exactly those with 1..M ones, Σ_{m=1}^{min(M,K)} C(K, m) of them. The paper's

@@ -72,6 +72,26 @@ def test_inclusion_probability_is_monotone_in_p():
         assert cd.inclusion_probability(raised, 7).numpy()[0] > inclusion[0]
 
 
+def test_inclusion_is_monotone_but_not_proportional_to_p():
+    """Proposition 2 also says P(a_k = 1) ∝ p_k; it is not: ratios 1.5, 1.7, 1.8 here."""
+    inclusion = cd.inclusion_probability(tf.constant([0.5, 0.3, 0.2], tf.float64), 2).numpy()
+    np.testing.assert_allclose(inclusion, [0.75, 0.51, 0.36], rtol=1e-12)
+    np.testing.assert_allclose(inclusion / [0.5, 0.3, 0.2], [1.5, 1.7, 1.8], rtol=1e-12)
+
+
+def test_uniform_codes_hold_exactly_the_expected_number_of_ones():
+    """Uniform p, K = 8, M = 7: E[ones] = 8 (1 − (7/8)^7) from the full code table, and the
+    most probable code has 5 ones (m!·S(7, m) surjections peak at m = 5: 16,800 of 8^7)."""
+    uniform = tf.fill([1, 8], tf.constant(1 / 8, tf.float64))
+    table = cd.code_probabilities(uniform, 7).numpy()[0]
+    ones = cd.all_codes(8).numpy().sum(-1)
+    assert table @ ones == pytest.approx(8 * (1 - (7 / 8) ** 7), rel=1e-12)
+    assert float(tf.reduce_sum(cd.inclusion_probability(uniform, 7))) == pytest.approx(
+        8 * (1 - (7 / 8) ** 7), rel=1e-12)
+    assert table[ones == 5][0] == pytest.approx(16_800 / 8**7, rel=1e-12)
+    assert cd.most_probable_code(uniform, 7).numpy().sum() == 5
+
+
 def test_code_probability_known_answers():
     probs = tf.constant([0.5, 0.3, 0.2], tf.float64)
     assert float(cd.code_probability(probs, [1, 1, 0], 2)) == pytest.approx(2 * 0.5 * 0.3)
@@ -98,7 +118,7 @@ def test_most_probable_code_under_xla_and_in_float32():
     compiled = tf.function(lambda p: cd.most_probable_code(p, 7), jit_compile=True)
     np.testing.assert_array_equal(compiled(probs), cd.most_probable_code(probs, 7))
     uniform = tf.fill([1, 8], 1 / 8)
-    assert 1 <= cd.most_probable_code(uniform, 7).numpy().sum() <= 7
+    assert cd.most_probable_code(uniform, 7).numpy().sum() == 5
 
 
 def test_table_size_limit_names_the_alternative():
