@@ -1,11 +1,13 @@
-"""CIFAR-10 cell search with M = 4 (paper Table 5 sweeps M = 1..9), otherwise as M = 7.
+"""CIFAR-10 cell search with M = 4 (paper Table 5 sweeps M = 1..9), otherwise as M = 7
+(configs/cifar10_search_m7.py: the latency prior at λ = 0.5, coupled weight decay, no
+cutout, two edges per node).
 
     egs-search --config=configs/cifar10_search_m4.py --workdir=runs/cifar10_search_m4
 
 Hardware and time: as configs/cifar10_search_m7.py. Sparse execution runs only the active
 operations: 2.1× the dense throughput on the development CPU at the initial α (README
-benchmark; more as α sharpens and fewer operations stay active). Grappler is off: it adds
-30–45 s to a sparse search's first step and does not make its steps faster.
+benchmark). Grappler is off: it adds 30–45 s to a sparse search's first step and does not
+make its steps faster.
 """
 
 from egs_keras.training import config as base

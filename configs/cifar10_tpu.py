@@ -7,8 +7,9 @@ Run it on a TPU VM (or set TPU_NAME to a TPU this machine reaches); TPUs read da
 runs through Cloud Storage, hence the gs:// paths. Differences from `cifar10_search_m7.py` /
 `cifar10_eval.py`: every train step is compiled with XLA (`jit_compile`), the search runs
 `dense` (sparse execution skips inactive operations with graph switches, which XLA does not
-compile), and the global batches (64 for the search, 96 for the evaluation) split evenly over
-8 cores. Batches are static-shaped (the pipelines drop partial training batches).
+compile), the cost prior comes from multiply-adds (latency cannot be measured operation by
+operation on a TPU), and the global batches (64 for the search, 96 for the evaluation) split
+evenly over 8 cores. Batches are static-shaped (the pipelines drop partial training batches).
 
 Not run on a TPU by us: the development machines have none. Checked here: every train step
 (search dense, evaluation, segmentation) compiles and trains under `jit_compile=True` on the
@@ -21,6 +22,9 @@ from egs_keras.training import config as base
 
 def get_config():
     config = base.default_config()
+    # Latency is measured by running each operation eagerly on the run's device, which a
+    # TPU does not do; the prior comes from multiply-adds instead.
+    config.search.op_costs = "multiply_adds"
     config.search.execution = "dense"
     config.search.jit_compile = True
     config.train.jit_compile = True

@@ -4,8 +4,11 @@
 
 Hardware: 2 CPU cores, no GPU, no network. Time: a few minutes (README, "Two commands").
 Search: 3 cells of 8 filters at 16×16, M = 4, dense execution, 6 epochs on 750 digits (α on
-the other 750 in validation); training: 3 cells of 12 filters for 10 epochs on 1,500 digits.
-Expected: test accuracy above 90 % on the 297 held-out digits (chance: 10 %).
+the other 750 in validation), with the paper's recipe: the latency prior at λ = 0.5 (each
+operation timed on this machine first, in runs/demo/search/latency.json), coupled weight
+decay, two edges per node in the derived cells; training: 3 cells of 12 filters for 10
+epochs on 1,500 digits. Expected: test accuracy above 90 % on the 297 held-out digits
+(chance: 10 %).
 """
 
 from egs_keras.training import config as base

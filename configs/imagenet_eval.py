@@ -1,4 +1,5 @@
-"""ImageNet (mobile setting): 14 cells, 48 filters, 224×224, 250 epochs, batch 128, label
+"""ImageNet (mobile setting): 14 cells, 48 filters, 224×224, 250 epochs, batch 128, SGD 0.1
+with a poly schedule (lr · (1 − step / steps)^0.9) and coupled weight decay 3e-5, label
 smoothing 0.1, auxiliary weight 0.4; the CIFAR-10 cell transferred.
 
     egs-train --config=configs/imagenet_eval.py --workdir=runs/imagenet \
@@ -22,6 +23,7 @@ def get_config():
     config.train.num_cells = 14
     config.train.stem = "imagenet"
     config.train.learning_rate = 0.1
+    config.train.learning_rate_schedule = "poly"
     config.train.weight_decay = 3e-5
     config.train.label_smoothing = 0.1
     config.train.drop_path_rate = 0.0

@@ -1,5 +1,8 @@
 """The paper's recurrent search on Penn Treebank: M = 4, joint optimisation, DARTS' search
-model (300 units, 12-node cell, batch 256, BPTT 35, SGD lr 20, 50 epochs).
+model (300 units, 12-node cell, batch 256, BPTT 35, SGD lr 20, 50 epochs), λ = 0.5 with the
+efficiency credit from each activation's measured latency on an edge (matrix product, gate,
+activation; kept in <workdir>/latency.json), weight decay coupled into the gradient (5e-7,
+α 1e-3, as DARTS), one incoming edge per node in the derived cell.
 
     egs-search --config=configs/ptb_search_m4.py --workdir=runs/ptb_search
 

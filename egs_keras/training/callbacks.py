@@ -75,20 +75,29 @@ class StopOnNonFinite(keras.callbacks.Callback):
 class ArchitectureRecorder(keras.callbacks.Callback):
     """After each epoch of a search, writes the derived genotype to
     `<directory>/genotypes/epoch_<n>.json` and, with `log_dir`, the α heat-map and the pictures
-    of the most probable cells as TensorBoard images.
+    of the derived cells as TensorBoard images.
 
     Args:
         directory: where the per-epoch genotypes go.
         log_dir: TensorBoard directory (images go to its `architecture` run), or None.
+        derivation: keyword arguments of `model.genotype()` (strategy, seed, edges_per_node).
+        cost: optional (log name, function of a genotype): its value for the epoch's genotype
+            joins the epoch's logs (history, TensorBoard), e.g. the derived cells' latency.
+            Callbacks that write logs must come after this one.
     """
 
-    def __init__(self, directory, log_dir=None):
+    def __init__(self, directory, log_dir=None, derivation=None, cost=None):
         super().__init__()
         self.directory = pathlib.Path(directory)
         self.log_dir = log_dir
+        self.derivation = dict(derivation or {})
+        self.cost = cost
 
     def on_epoch_end(self, epoch, logs=None):
-        genotype = self.model.genotype()
+        genotype = self.model.genotype(**self.derivation)
+        if self.cost is not None and logs is not None:
+            name, function = self.cost
+            logs[name] = float(function(genotype))
         folder = self.directory / "genotypes"
         folder.mkdir(parents=True, exist_ok=True)
         genotype.save(folder / f"epoch_{epoch + 1:04d}.json")

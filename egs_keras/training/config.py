@@ -13,13 +13,16 @@ True
 import ml_collections
 
 from egs_keras import _validation
+from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.layers.egs_mixed_op import EXECUTION_MODES
+from egs_keras.models import operation_costs
 from egs_keras.models.architecture_search import SEARCH_MODES
 from egs_keras.models.evaluation_network import STEMS
 
 TASKS = ("cnn", "rnn", "segmentation")
+LEARNING_RATE_SCHEDULES = ("cosine", "poly")
 
 
 def default_config():
@@ -44,8 +47,12 @@ def default_config():
     config.search.primitives = list(search_space.CNN_PRIMITIVES)
     config.search.num_samples = 7                 # M
     config.search.effectiveness_weight = 0.5      # λ
-    # Cost prior: "" (none), "parameters", "multiply_adds", or K comma-separated numbers.
-    config.search.op_costs = ""
+    # The paper's prior: p = λ·softmax(α) + (1 − λ)·l, l from each operation's measured
+    # forward + backward "latency" on the run's device at its shape in the search network
+    # (or "parameters", "multiply_adds", K comma-separated numbers; "": no prior, p =
+    # softmax(α)). The latencies are kept in <workdir>/latency.json, or in this file:
+    config.search.op_costs = "latency"
+    config.search.latency_table = ""
     config.search.execution = "dense"             # exact gradients; sparse: see README
     config.search.renormalize = False
     config.search.search_mode = "joint"
@@ -56,10 +63,16 @@ def default_config():
     config.search.learning_rate = 0.025
     config.search.learning_rate_min = 0.001
     config.search.momentum = 0.9
+    # Weight decay as DARTS and the paper apply it: "coupled" = L2 added to the gradient
+    # (PyTorch's weight_decay), for the weights and α; "decoupled" = Keras' (SGDW / AdamW).
     config.search.weight_decay = 3e-4
+    config.search.weight_decay_mode = "coupled"
     config.search.arch_learning_rate = 3e-4
     config.search.arch_weight_decay = 1e-3
+    config.search.cutout = False                  # DARTS searches without cutout
     config.search.derive = "most_probable"
+    # Strongest incoming edges each node keeps (DARTS and the paper's cells: 2); 0 keeps all.
+    config.search.edges_per_node = 2
     config.search.graph_optimizer = True          # off: faster first step (dense steps slower;
                                                   # sparse ones not: turn it off for sparse)
     config.search.jit_compile = False             # XLA (TPUs: True; needs execution "dense")
@@ -75,6 +88,10 @@ def default_config():
     config.train.learning_rate = 0.025
     config.train.momentum = 0.9
     config.train.weight_decay = 3e-4
+    config.train.weight_decay_mode = "coupled"
+    config.train.learning_rate_schedule = "cosine"  # or "poly": lr · (1 − step/steps)^power
+    config.train.learning_rate_power = 0.9
+    config.train.cutout = True                    # cutout 16 on CIFAR-10 (DARTS' evaluation)
     config.train.label_smoothing = 0.0
     config.train.graph_optimizer = True           # Grappler on, as TensorFlow defaults
     config.train.jit_compile = False              # XLA (TPUs: True)
@@ -102,7 +119,8 @@ def default_rnn_config():
     config.search.primitives = list(search_space.RNN_PRIMITIVES)
     config.search.num_samples = 4
     config.search.effectiveness_weight = 0.5
-    config.search.op_costs = ""
+    config.search.op_costs = "latency"    # as the CNN search (see default_config)
+    config.search.latency_table = ""
     config.search.execution = "dense"
     config.search.search_mode = "joint"
     config.search.replica_sampling = "independent"
@@ -111,6 +129,7 @@ def default_rnn_config():
     config.search.temperature_end = 1.0
     config.search.learning_rate = 20.0
     config.search.weight_decay = 5e-7
+    config.search.weight_decay_mode = "coupled"   # L2 in the gradient, as DARTS
     config.search.clip_norm = 0.25
     config.search.arch_learning_rate = 3e-3
     config.search.arch_weight_decay = 1e-3
@@ -122,6 +141,7 @@ def default_rnn_config():
     config.search.input_dropout = 0.2
     config.search.embedding_dropout = 0.0
     config.search.derive = "most_probable"
+    config.search.edges_per_node = 1      # DARTS' recurrent cell: one input per node; 0: all
 
     config.train = ml_collections.ConfigDict()
     config.train.epochs = 1600
@@ -131,6 +151,7 @@ def default_rnn_config():
     config.train.units = 850
     config.train.learning_rate = 20.0
     config.train.weight_decay = 8e-7
+    config.train.weight_decay_mode = "coupled"
     config.train.clip_norm = 0.25
     config.train.averaging_patience = 5    # NT-ASGD's n; 0: plain SGD throughout
     config.train.output_dropout = 0.75
@@ -175,6 +196,7 @@ def default_segmentation_config():
     config.train.learning_rate_power = 0.9  # poly: lr · (1 − step / steps) ** power
     config.train.momentum = 0.9
     config.train.weight_decay = 4e-5
+    config.train.weight_decay_mode = "coupled"   # DeepLab: L2 regularisation of the weights
     # An ImageNet evaluation run (egs-train --config=configs/imagenet_eval.py) whose stem and
     # cells initialise the backbone; "" trains from scratch.
     config.train.backbone_run = ""
@@ -218,12 +240,30 @@ def validate_config(config):
             "config.search.jit_compile", 'False with config.search.execution="sparse"', True,
             hint="Sparse execution skips inactive operations with graph switches (Switch/"
                  "Merge), which XLA does not compile; use execution 'dense' with jit_compile.")
+    _check_weight_decay(search, "search", ("weight_decay", "arch_weight_decay"))
+    _check_weight_decay(train, "train", ("weight_decay",))
+    if train.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+        raise _validation.invalid("config.train.learning_rate_schedule",
+                                  f"one of {list(LEARNING_RATE_SCHEDULES)}",
+                                  train.learning_rate_schedule)
+    _validation.check_positive_float("config.train.learning_rate_power",
+                                     train.learning_rate_power)
     if train.stem not in STEMS:
         raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
     if not 0.0 <= train.drop_path_rate < 1.0:
         raise _validation.invalid("config.train.drop_path_rate", "a number in [0, 1)",
                                   train.drop_path_rate)
     return config
+
+
+def _check_weight_decay(section, name, fields):
+    for field in fields:
+        optimizers.check_weight_decay(f"config.{name}.{field}", section[field])
+    if section.weight_decay_mode not in optimizers.WEIGHT_DECAY_MODES:
+        raise _validation.invalid(
+            f"config.{name}.weight_decay_mode", f"one of {list(optimizers.WEIGHT_DECAY_MODES)}",
+            section.weight_decay_mode,
+            hint='"coupled" is DARTS\' and the paper\'s L2 in the gradient.')
 
 
 def _check_search_choices(search):
@@ -235,6 +275,20 @@ def _check_search_choices(search):
         if search[field] not in allowed:
             raise _validation.invalid(f"config.search.{field}", f"one of {list(allowed)}",
                                       search[field])
+    edges = search.edges_per_node
+    if isinstance(edges, bool) or not isinstance(edges, int) or edges < 0:
+        raise _validation.invalid("config.search.edges_per_node",
+                                  "0 (keep every edge) or a positive integer", edges)
+    costs = search.op_costs
+    if isinstance(costs, str) and costs.strip() and costs not in operation_costs.MEASURES:
+        expected = (f"one of {list(operation_costs.MEASURES)}, {len(search.primitives)} "
+                    "comma-separated numbers (one per operation) or '' (no prior)")
+        try:
+            numbers = [float(c) for c in costs.split(",")]
+        except ValueError:
+            raise _validation.invalid("config.search.op_costs", expected, costs) from None
+        _validation.check_costs("config.search.op_costs", numbers,
+                                num_ops=len(search.primitives))
 
 
 _DROPOUTS = ("output_dropout", "state_dropout", "cell_input_dropout", "input_dropout",
@@ -265,6 +319,8 @@ def _validate_rnn_config(config):
         raise _validation.invalid("config.search.num_nodes", "an integer >= 5",
                                   search.num_nodes)
     _check_search_choices(search)
+    _check_weight_decay(search, "search", ("weight_decay", "arch_weight_decay"))
+    _check_weight_decay(train, "train", ("weight_decay",))
     if train.averaging_patience < 0:
         raise _validation.invalid("config.train.averaging_patience", "0 (off) or a positive "
                                   "integer", train.averaging_patience)
@@ -292,6 +348,7 @@ def _validate_segmentation_config(config):
                                   train.output_stride)
     if not 0.0 <= train.dropout < 1.0:
         raise _validation.invalid("config.train.dropout", "a rate in [0, 1)", train.dropout)
+    _check_weight_decay(train, "train", ("weight_decay",))
     for field in ("crop_size", "eval_size"):
         size = config.data[field] or getattr(spec, field)
         if size <= 0 or size % train.output_stride:

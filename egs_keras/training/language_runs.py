@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
+from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import language_modeling
 from egs_keras.data import text_corpora
@@ -25,6 +26,7 @@ from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel
 from egs_keras.training import averaging
 from egs_keras.training import records
+from egs_keras.training import search_costs
 from egs_keras.training import search_fit
 from egs_keras.training import strategies
 
@@ -52,8 +54,9 @@ def _check_strategy(strategy):
 
 def _compile(model, section, **kwargs):
     model.compile(
-        optimizer=keras.optimizers.SGD(section.learning_rate, weight_decay=section.weight_decay,
-                                       global_clipnorm=section.clip_norm),
+        optimizer=optimizers.with_weight_decay(
+            keras.optimizers.SGD, section.weight_decay, section.weight_decay_mode,
+            global_clipnorm=section.clip_norm, learning_rate=section.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[Perplexity()], jit_compile=False, **kwargs)
     return model
@@ -66,20 +69,25 @@ def _model_arguments(section, seed):
                 output_dropout=section.output_dropout, seed=seed)
 
 
-def build_language_search_model(config, vocab_size):
-    """The compiled `RecurrentSearchModel` of `config.search`."""
+def build_language_search_model(config, vocab_size, op_costs=None):
+    """The compiled `RecurrentSearchModel` of `config.search`; `op_costs` as
+    `search_costs.resolve_op_costs` returns them (resolved here if not given)."""
     search = config.search
-    costs = [float(c) for c in str(search.op_costs).split(",")] if search.op_costs else None
+    if op_costs is None:
+        op_costs = search_costs.resolve_op_costs(config)
+    if isinstance(op_costs, dict):
+        op_costs = op_costs["recurrent"]
     cell = EGSRNNCell(
         search.units, search.num_nodes, tuple(search.primitives), search.num_samples,
-        temperature=search.temperature_start, op_costs=costs,
+        temperature=search.temperature_start, op_costs=op_costs,
         effectiveness_weight=search.effectiveness_weight, execution=search.execution,
         dropout=search.cell_input_dropout, recurrent_dropout=search.state_dropout,
         seed=config.seed, replica_sampling=search.replica_sampling)
     model = RecurrentSearchModel(vocab_size, cell, search_mode=search.search_mode,
                                  **_model_arguments(search, config.seed))
-    return _compile(model, search, arch_optimizer=keras.optimizers.Adam(
-        search.arch_learning_rate, weight_decay=search.arch_weight_decay))
+    return _compile(model, search, arch_optimizer=optimizers.with_weight_decay(
+        keras.optimizers.Adam, search.arch_weight_decay, search.weight_decay_mode,
+        learning_rate=search.arch_learning_rate))
 
 
 def build_language_model(config, genotype, vocab_size):
@@ -111,8 +119,10 @@ def run_language_search(config, workdir, strategy="default"):
     records.write_config(config, workdir)
     search = config.search
     vocabulary, streams = load_corpus(config.data, workdir)
-    with _check_strategy(strategy).scope():
-        model = build_language_search_model(config, len(vocabulary))
+    distribution = _check_strategy(strategy)
+    op_costs = search_costs.resolve_op_costs(config, workdir, distribution)
+    with distribution.scope():
+        model = build_language_search_model(config, len(vocabulary), op_costs)
         checkpoint, callbacks = records.run_callbacks_for(workdir, model)
     initial_epoch = checkpoint.restore()
     rows = language_modeling.batchify(streams["train"], search.batch_size)
@@ -128,7 +138,7 @@ def run_language_search(config, workdir, strategy="default"):
     validation = language_modeling.evaluation_windows(
         language_modeling.batchify(streams["validation"], search.eval_batch_size), search.bptt)
     return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
-                                     callbacks, initial_epoch)
+                                     callbacks, initial_epoch, op_costs=op_costs)
 
 
 def run_language_training(config, workdir, genotype, strategy="default"):

@@ -85,6 +85,17 @@ def write_results(results, workdir, strategy):
     return results
 
 
+def worker_directory(directory, strategy=None):
+    """Where this process keeps its own state in a run `directory`: the directory itself on
+    the chief (or without a multi-worker `strategy`), `<directory>/workertemp_<task>_<index>`
+    on every other worker of a cluster."""
+    directory = pathlib.Path(directory)
+    if strategy is None or strategies.is_chief(strategy):
+        return directory
+    task_type, index = strategies.worker_id(strategy)
+    return directory / f"workertemp_{task_type}_{index}"
+
+
 def run_callbacks_for(directory, model, tensorboard=True, state_callbacks=(), strategy=None):
     """The checkpoint of a run in `directory` and the callbacks that record it, in the order
     that keeps the last good checkpoint intact (the non-finite guard first). Callbacks with
@@ -95,11 +106,8 @@ def run_callbacks_for(directory, model, tensorboard=True, state_callbacks=(), st
     in `directory`; every other worker must still save checkpoints with it (the save is a
     collective operation), into `<directory>/workertemp_<task>_<index>/checkpoints`, and
     resumes from there."""
-    directory = pathlib.Path(directory)
     chief = strategy is None or strategies.is_chief(strategy)
-    if not chief:
-        task_type, index = strategies.worker_id(strategy)
-        directory = directory / f"workertemp_{task_type}_{index}"
+    directory = worker_directory(directory, strategy)
     extra = {}
     for callback in state_callbacks:
         extra.update(callback.trackables())

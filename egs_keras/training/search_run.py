@@ -10,60 +10,25 @@ only derives the genotype again.
 
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from egs_keras import _validation
+from egs_keras import optimizers
 from egs_keras.data import image_datasets
-from egs_keras.layers import operations
-from egs_keras.models import complexity
 from egs_keras.models.search_network import EGSSearchNetwork
 from egs_keras.training import language_runs
 from egs_keras.training import records
+from egs_keras.training import search_costs
 from egs_keras.training import search_fit
 from egs_keras.training import segmentation_runs
 from egs_keras.training import strategies
 
-COST_MEASURES = ("parameters", "multiply_adds")
 
-
-def operation_costs(primitives, filters, measure, image_size=8):
-    """Cost of each candidate operation at stride 1: its parameters or its multiply-adds on
-    one `image_size`² map of `filters` channels (`none` costs 0)."""
-    if measure not in COST_MEASURES:
-        raise _validation.invalid("op_costs", f"a list of numbers or one of {COST_MEASURES}",
-                                  measure)
-    costs = []
-    shape = (1, image_size, image_size, filters)
-    for name in primitives:
-        op = operations.get_operation(name, filters, 1, search=False)
-        op.build(shape)
-        if measure == "parameters":
-            costs.append(float(sum(np.prod(w.shape) for w in op.trainable_weights)))
-        else:
-            costs.append(float(complexity.count_function_multiply_adds(
-                lambda x, op=op: op(x, training=False), shape)))
-    return costs
-
-
-def _resolve_costs(search, primitives):
-    """`search.op_costs` ("", a measure name, or comma-separated numbers) → list or None."""
-    costs = search.op_costs
-    if not costs:
-        return None
-    if isinstance(costs, (list, tuple)):
-        return [float(c) for c in costs]
-    if costs in COST_MEASURES:
-        return operation_costs(primitives, search.filters, costs)
-    try:
-        return [float(c) for c in costs.split(",")]
-    except ValueError:
-        raise _validation.invalid("config.search.op_costs", f"one of {COST_MEASURES} or "
-                                  "comma-separated numbers", costs) from None
-
-
-def build_search_model(config, steps_per_epoch):
-    """The compiled `EGSSearchNetwork` of a config (create it inside a strategy's scope)."""
+def build_search_model(config, steps_per_epoch, op_costs=None):
+    """The compiled `EGSSearchNetwork` of a config (create it inside a strategy's scope);
+    `op_costs` as `search_costs.resolve_op_costs` returns them (resolved here, with
+    latencies kept in memory, if not given)."""
+    if op_costs is None:
+        op_costs = search_costs.resolve_op_costs(config)
     search, spec = config.search, image_datasets.get_dataset(config.data.name)
     image_size = config.data.image_size or spec.image_size
     primitives = tuple(search.primitives)
@@ -71,18 +36,21 @@ def build_search_model(config, steps_per_epoch):
         num_classes=spec.num_classes, input_shape=(image_size, image_size, spec.channels),
         filters=search.filters, num_cells=search.num_cells, num_nodes=search.num_nodes,
         primitives=primitives, num_samples=search.num_samples,
-        temperature=search.temperature_start, op_costs=_resolve_costs(search, primitives),
+        temperature=search.temperature_start, op_costs=op_costs,
         effectiveness_weight=search.effectiveness_weight, execution=search.execution,
         renormalize=search.renormalize, search_mode=search.search_mode, seed=config.seed,
         replica_sampling=search.replica_sampling)
     learning_rate = keras.optimizers.schedules.CosineDecay(
         search.learning_rate, decay_steps=max(search.epochs * steps_per_epoch, 1),
         alpha=search.learning_rate_min / search.learning_rate)
+    mode = search.weight_decay_mode
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate, momentum=search.momentum,
-                                       weight_decay=search.weight_decay, global_clipnorm=5.0),
-        arch_optimizer=keras.optimizers.Adam(search.arch_learning_rate, beta_1=0.5,
-                                             weight_decay=search.arch_weight_decay),
+        optimizer=optimizers.with_weight_decay(
+            keras.optimizers.SGD, search.weight_decay, mode, global_clipnorm=5.0,
+            learning_rate=learning_rate, momentum=search.momentum),
+        arch_optimizer=optimizers.with_weight_decay(
+            keras.optimizers.Adam, search.arch_weight_decay, mode,
+            learning_rate=search.arch_learning_rate, beta_1=0.5),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"], jit_compile=search.get("jit_compile", False))
     return model
@@ -107,18 +75,22 @@ def run_search(config, workdir, strategy="default"):
         data, search.train_split, search.valid_split)
     steps = image_datasets.num_examples(train) // search.batch_size
 
+    op_costs = search_costs.resolve_op_costs(
+        config, records.worker_directory(workdir, distribution), distribution)
     with distribution.scope():
-        model = build_search_model(config, steps)
+        model = build_search_model(config, steps, op_costs)
         checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)
     initial_epoch = checkpoint.restore()
 
     batches, steps = image_datasets.training_batches(
-        train, spec, image_size, search.batch_size, config.seed, search.epochs, initial_epoch)
+        train, spec, image_size, search.batch_size, config.seed, search.epochs, initial_epoch,
+        cutout=search.cutout)
     if search.search_mode == "bilevel":
         valid_batches, valid_steps = image_datasets.training_batches(
             valid, spec, image_size, search.batch_size, config.seed + 1, search.epochs,
-            initial_epoch)
+            initial_epoch, cutout=search.cutout)
         batches, steps = tf.data.Dataset.zip((batches, valid_batches)), min(steps, valid_steps)
     validation = image_datasets.evaluation_batches(valid, spec, image_size, search.batch_size)
     return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
-                                     callbacks, initial_epoch, distribution, checkpoint)
+                                     callbacks, initial_epoch, distribution, checkpoint,
+                                     op_costs)

@@ -11,6 +11,7 @@ and one `iou_<class>` column per class (training and `val_` for the evaluation s
 import keras
 
 from egs_keras import metrics
+from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.data import segmentation_datasets
@@ -49,8 +50,9 @@ def build_segmentation_model(config, genotype, steps_per_epoch):
         train.learning_rate, decay_steps=max(train.epochs * steps_per_epoch, 1),
         end_learning_rate=0.0, power=train.learning_rate_power)
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate, momentum=train.momentum,
-                                       weight_decay=train.weight_decay),
+        optimizer=optimizers.with_weight_decay(
+            keras.optimizers.SGD, train.weight_decay, train.weight_decay_mode,
+            learning_rate=learning_rate, momentum=train.momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
                                                         ignore_class=IGNORE_LABEL),
         metrics=[metrics.SegmentationIoU(spec.class_names, ignore_class=IGNORE_LABEL)],

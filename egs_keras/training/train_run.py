@@ -11,6 +11,7 @@ finished run only evaluates again.
 import keras
 import tensorflow as tf
 
+from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.models import complexity
@@ -58,6 +59,17 @@ class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
                 "label_smoothing": self.label_smoothing}
 
 
+def learning_rate_schedule(train, steps_per_epoch):
+    """The learning rate of `config.train` over its epochs: "cosine" (DARTS' CIFAR-10
+    evaluation: cosine to 0) or "poly" (lr · (1 − step / steps)^`learning_rate_power`)."""
+    steps = max(train.epochs * steps_per_epoch, 1)
+    if train.learning_rate_schedule == "poly":
+        return keras.optimizers.schedules.PolynomialDecay(
+            train.learning_rate, decay_steps=steps, end_learning_rate=0.0,
+            power=train.learning_rate_power)
+    return keras.optimizers.schedules.CosineDecay(train.learning_rate, decay_steps=steps)
+
+
 def build_evaluation_model(config, genotype, steps_per_epoch):
     """The compiled `EvaluationNetwork` of a config (create it inside a strategy's scope)."""
     train, spec = config.train, image_datasets.get_dataset(config.data.name)
@@ -67,15 +79,15 @@ def build_evaluation_model(config, genotype, steps_per_epoch):
         input_shape=(image_size, image_size, spec.channels), filters=train.filters,
         num_cells=train.num_cells, stem=train.stem, auxiliary_weight=train.auxiliary_weight,
         seed=config.seed)
-    learning_rate = keras.optimizers.schedules.CosineDecay(
-        train.learning_rate, decay_steps=max(train.epochs * steps_per_epoch, 1))
+    learning_rate = learning_rate_schedule(train, steps_per_epoch)
     if train.label_smoothing:
         loss = SparseCategoricalCrossentropyWithSmoothing(spec.num_classes, train.label_smoothing)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate, momentum=train.momentum,
-                                       weight_decay=train.weight_decay, global_clipnorm=5.0),
+        optimizer=optimizers.with_weight_decay(
+            keras.optimizers.SGD, train.weight_decay, train.weight_decay_mode,
+            global_clipnorm=5.0, learning_rate=learning_rate, momentum=train.momentum),
         loss=loss, metrics=["accuracy"], jit_compile=train.get("jit_compile", False))
     return model
 
@@ -103,7 +115,8 @@ def run_training(config, workdir, genotype, strategy="default"):
         checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)
     initial_epoch = checkpoint.restore()
     batches, steps = image_datasets.training_batches(
-        examples, spec, image_size, train.batch_size, config.seed, train.epochs, initial_epoch)
+        examples, spec, image_size, train.batch_size, config.seed, train.epochs, initial_epoch,
+        cutout=train.cutout)
     test_batches = image_datasets.evaluation_batches(test, spec, image_size, train.batch_size)
     if train.drop_path_rate > 0:
         callbacks.insert(0, run_callbacks.DropPathScheduler(train.drop_path_rate, train.epochs))

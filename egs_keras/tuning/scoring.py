@@ -59,7 +59,7 @@ def scoring_data(config, epochs):
     spec, image_size, (examples, valid) = image_datasets.load_config_splits(
         config.data, search.train_split, search.valid_split)
     batches, steps = image_datasets.training_batches(
-        examples, spec, image_size, train.batch_size, seed, epochs)
+        examples, spec, image_size, train.batch_size, seed, epochs, cutout=train.cutout)
     validation = image_datasets.evaluation_batches(valid, spec, image_size, train.batch_size)
     return ScoringData(batches, steps, validation, epochs)
 
@@ -86,12 +86,16 @@ def score_genotype(config, genotype, data, strategy="default"):
 
 def random_genotype_of(config, seed):
     """A genotype drawn uniformly from the EGS space of `config.search` (its M, primitives
-    and nodes; CNN or recurrent), reproducible from `seed`."""
+    and nodes; CNN or recurrent; as many edges per node as its derivation keeps),
+    reproducible from `seed`."""
     search = config.search
+    edges = search.get("edges_per_node", 0) or None
     if language_runs.is_language_task(config):
         return search_space.random_genotype(
             search.num_samples, kind="rnn", primitives=search.primitives,
-            num_intermediate=search.num_nodes - 4, seed=seed, name=f"random_{seed}")
+            num_intermediate=search.num_nodes - 4, seed=seed, name=f"random_{seed}",
+            edges_per_node=edges)
     return search_space.random_genotype(
         search.num_samples, primitives=search.primitives,
-        num_intermediate=search.num_nodes - 3, seed=seed, name=f"random_{seed}")
+        num_intermediate=search.num_nodes - 3, seed=seed, name=f"random_{seed}",
+        edges_per_node=edges)

@@ -21,6 +21,7 @@ import keras_tuner as kt
 
 from egs_keras import _validation
 from egs_keras.training import records
+from egs_keras.training import search_costs
 from egs_keras.training import search_run
 from egs_keras.tuning import scoring
 
@@ -70,7 +71,8 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
                          project_name=project_name, overwrite=False)
 
     def run_trial(self, trial, *args, **kwargs):
-        trial_config = config_for(self.config, trial.hyperparameters.values)
+        trial_config = search_costs.share_latency_table(
+            config_for(self.config, trial.hyperparameters.values), self.directory)
         folder = pathlib.Path(self.get_trial_dir(trial.trial_id))
         genotype = search_run.run_search(trial_config, folder / "search", self.strategy)
         value = scoring.score_genotype(

@@ -85,8 +85,10 @@ def test_two_workers_search_then_train_in_step_and_only_the_chief_writes(tmp_pat
     _run_cluster("search", search_dir, tmp_path)
     _assert_workers_agree(search_dir)
     assert (search_dir / "genotype.json").exists() and (search_dir / "history.csv").exists()
+    # Each worker times the operations on its own device (the prior is their mean).
+    assert (search_dir / "latency.json").exists()
     assert sorted(p.name for p in (search_dir / "workertemp_worker_1").iterdir()) == [
-        "checkpoints"]
+        "checkpoints", "latency.json"]
 
     outputs = _run_cluster("train", train_dir, tmp_path,
                            f"--genotype={search_dir / 'genotype.json'}")
