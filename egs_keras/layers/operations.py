@@ -316,11 +316,14 @@ class Pooling(_Operation):
 
     def call(self, inputs, training=None):
         # Windows centred on the input pixels at multiples of the stride (as DARTS' padding
-        # 1); padding never counts: max pools pad with −∞, average pools divide by the
-        # window's valid pixels (count_include_pad=False).
-        if self.pool_type == "max":
-            padding = "SAME" if self.stride == 1 else [[0, 0], [1, 1], [1, 1], [0, 0]]
-            x = tf.nn.max_pool2d(inputs, 3, self.stride, padding)
+        # 1); padding never counts: max pools pad with the lowest value, average pools
+        # divide by the window's valid pixels (count_include_pad=False).
+        if self.pool_type == "max" and self.stride == 1:
+            x = tf.nn.max_pool2d(inputs, 3, 1, "SAME")
+        elif self.pool_type == "max":  # (XLA has no explicit padding for pools: pad first)
+            padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]],
+                            constant_values=inputs.dtype.min)
+            x = tf.nn.max_pool2d(padded, 3, 2, "VALID")
         else:
             x = tf.nn.avg_pool2d(inputs, 3, 1, "SAME")
             if self.stride == 2:  # TF's average pool has no explicit padding: subsample

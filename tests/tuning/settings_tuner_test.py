@@ -30,14 +30,15 @@ def test_every_trial_is_a_search_with_its_own_settings_and_the_tuner_resumes(tmp
     trials = _trials(directory)
     assert len(trials) == 2 and all(t["status"] == "COMPLETED" for t in trials)
     settings = [t["hyperparameters"]["values"] for t in trials]
-    assert {"num_samples", "temperature_start", "temperature_schedule",
-            "arch_learning_rate"} == set(settings[0])
+    assert {"num_samples", "temperature_start", "temperature_schedule", "arch_learning_rate",
+            "effectiveness_weight"} == set(settings[0])  # λ: the config has the latency prior
     assert settings[0] != settings[1]
     for trial in trials:
         folder = directory / "egs_settings" / f"trial_{trial['trial_id']}" / "search"
         recorded = json.loads((folder / "config.json").read_text())["search"]
         assert recorded["num_samples"] == trial["hyperparameters"]["values"]["num_samples"]
         assert trial["score"] > 1.0  # a perplexity
+    assert (directory / "latency.json").exists()  # measured once, for every trial
     best = json.loads((directory / "best_settings.json").read_text())
     assert best["values"] == values and best["objective"] == "val_perplexity"
     assert best["score"] == min(t["score"] for t in trials)
@@ -49,6 +50,7 @@ def test_every_trial_is_a_search_with_its_own_settings_and_the_tuner_resumes(tmp
 
 def test_the_space_follows_the_config():
     config = run_config.default_config()
+    config.search.op_costs = ""  # no prior: nothing for λ to weigh
     space = settings_tuner.settings_space(config, max_samples=4)
     assert space.get("num_samples") == 1 and space._hps["num_samples"][0].max_value == 4
     assert "effectiveness_weight" not in space.values
