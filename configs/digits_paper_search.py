@@ -1,8 +1,9 @@
 """The paper's search network, recipe and derivation on the bundled digits at 32×32 (no
 download): 8 cells of 16 filters, 7-node cells, 50 epochs, joint optimisation, sparse
 execution, λ = 0.5 with the measured-latency prior, coupled weight decay, no cutout, two
-edges per node (α's learning rate scaled to the number of steps, see below). Then a digits-size evaluation network (8 cells × 16 filters, 30 epochs) is
-retrained from the derived cells and exported.
+edges per node (α's learning rate scaled to the number of steps, see below). Then a
+digits-size evaluation network (8 cells × 16 filters, 30 epochs) is retrained from the
+derived cells and exported.
 
     egs-pipeline --config=configs/digits_paper_search.py --workdir=runs/digits_m4 \\
         --config.search.num_samples=4
