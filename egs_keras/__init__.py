@@ -8,6 +8,7 @@ from egs_keras import layers
 from egs_keras import metrics
 from egs_keras import models
 from egs_keras import ops
+from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras import training
 from egs_keras.layers import EnsembleGumbelSoftmax
