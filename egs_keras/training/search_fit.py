@@ -25,12 +25,12 @@ def fit_and_derive(model, config, workdir, batches, steps, validation, callbacks
     strategy = strategy or tf.distribute.get_strategy()
     chief = strategies.is_chief(strategy)
     derivation = derivation_options(config)
-    cost_log = search_costs.LOG_NAMES.get(search.op_costs) if isinstance(op_costs, dict) \
-        else None
-    recorder = run_callbacks.ArchitectureRecorder(
-        workdir, workdir / "logs", derivation=derivation,
-        cost=(cost_log, lambda genotype: search_costs.derived_cost(genotype, op_costs))
-        if cost_log else None)
+    cost = None
+    if isinstance(op_costs, dict):  # tables of a measure: log the derived cells' cost
+        cost = (search_costs.LOG_NAMES[search.op_costs],
+                lambda genotype: search_costs.derived_cost(genotype, op_costs))
+    recorder = run_callbacks.ArchitectureRecorder(workdir, workdir / "logs",
+                                                  derivation=derivation, cost=cost)
     callbacks = [temperature.TemperatureScheduler(temperature.schedule_for(search)),
                  *([recorder] if chief else []), *callbacks]
     if initial_epoch < search.epochs:
