@@ -94,23 +94,24 @@ config = digits_paper_search.get_config()
 config.search.num_samples = num_samples
 costs = search_costs.resolve_op_costs(config, folder)   # the run's latency table, read back
 reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(folder + "/checkpoints"))
-probs = {}
-for cell in ("normal", "reduce"):
-    logits = reader.get_tensor(f"model_variables/{cell}_alphas.Slogits/.ATTRIBUTES/VARIABLE_VALUE")
-    probs[cell] = np.exp(log_probabilities(logits, cost_prior(costs[cell]),
-                                           config.search.effectiveness_weight).numpy())
-counts = {}
-for edges in (None, 2):
-    genotype = search_space.derive_genotype(probs, num_samples, edges_per_node=edges)
-    counts[str(edges)] = train_run.count_evaluation_network(cifar10_eval.get_config(),
-                                                            genotype)["parameters"]
+alphas = {cell: reader.get_tensor(f"model_variables/{cell}_alphas.Slogits/.ATTRIBUTES/"
+                                  "VARIABLE_VALUE") for cell in ("normal", "reduce")}
+counts = {"largest_alpha": float(max(np.abs(a).max() for a in alphas.values()))}
+for weight in (config.search.effectiveness_weight, 1.0):
+    probs = {cell: np.exp(log_probabilities(a, cost_prior(costs[cell]), weight).numpy())
+             for cell, a in alphas.items()}
+    for edges in (None, 2):
+        genotype = search_space.derive_genotype(probs, num_samples, edges_per_node=edges)
+        counts[f"{edges}, {weight}"] = train_run.count_evaluation_network(
+            cifar10_eval.get_config(), genotype)["parameters"]
 print(json.dumps(counts))
 """
 
 
-def whole_dag_parameters(workdir, num_samples):
-    """CIFAR-10 evaluation-network parameters of the genotype derived from the search's final
-    α with every edge kept (and, as a check, with two per node)."""
+def diagnostics(workdir, num_samples):
+    """From the search's final α: its largest |entry|, and the CIFAR-10 evaluation-network
+    parameters of the genotype derived with every edge kept ("None, 0.5"), with two per node
+    ("2, 0.5": the run's own, a check) and without the prior (λ = 1: "2, 1.0")."""
     output = subprocess.run(
         [sys.executable, "-c", WHOLE_DAG, str(workdir / f"m{num_samples}" / "run" / "search"),
          str(num_samples)], cwd=ROOT, capture_output=True, text=True, check=True,
@@ -136,15 +137,23 @@ def main():
           "α, every edge kept | digits test accuracy | search min | retraining + export min "
           "| search peak GB |")
     print("|---|---|---|---|---|---|---|---|---|")
+    extra = []
     for row in rows:
         cells = row["genotype"]["cells"]
-        whole = whole_dag_parameters(workdir, row["num_samples"])
-        assert whole["2"] == row["cifar10_parameters"]  # the run's own derivation, again
+        whole = diagnostics(workdir, row["num_samples"])
+        assert whole["2, 0.5"] == row["cifar10_parameters"]  # the run's own derivation, again
+        extra.append((row["num_samples"], whole))
         print(f"| {row['num_samples']} | {operations(cells['normal'])} | "
               f"{operations(cells['reduce'])} | {row['cifar10_parameters'] / 1e6:.2f}M | "
-              f"{whole['None'] / 1e6:.2f}M | {100 * row['digits_test_accuracy']:.1f} % | "
+              f"{whole['None, 0.5'] / 1e6:.2f}M | {100 * row['digits_test_accuracy']:.1f} % | "
               f"{row['search_seconds'] / 60:.0f} | {row['training_seconds'] / 60:.0f} | "
               f"{row['search_peak_gb']} |")
+    print("\n| M | largest \\|α\\| after the search | CIFAR-10 parameters, the same α without "
+          "the prior (λ = 1), 2 edges per node |")
+    print("|---|---|---|")
+    for num_samples, whole in extra:
+        print(f"| {num_samples} | {whole['largest_alpha']:.2f} | "
+              f"{whole['2, 1.0'] / 1e6:.2f}M |")
 
 
 if __name__ == "__main__":
