@@ -46,6 +46,7 @@ def test_fit_searches_and_derives_a_genotype(search_mode, execution, tmp_path):
                 "parameter_free_ops"]:
         assert len(history.history[key]) == 2, key
     assert history.history["temperature"] == [3.0, 1.0]
+    assert history.history["accuracy"][-1] > 0.8  # it learns (chance is 0.5)
     assert 1.0 <= history.history["active_ops"][-1] <= 3.0
     for old, variable in zip(before, model.arch_variables, strict=True):
         assert np.abs(variable.numpy() - old).max() > 1e-4  # α moved

@@ -35,15 +35,15 @@ def _epochs(history):
 
 def test_pipeline_goes_from_nothing_to_a_served_model(tmp_path):
     workdir = tmp_path / "run"
-    output = _run(_command("pipeline", workdir)).stdout
+    output = _run(_command("pipeline", workdir, "--config.train.epochs=3")).stdout
     summary = json.loads((workdir / "summary.json").read_text())
     assert f'"test_accuracy": {summary["test_accuracy"]}' in output
-    assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["parameters"] > 0
+    assert summary["test_accuracy"] > 0.3 and summary["parameters"] > 0  # chance is 0.1
     assert json.loads((workdir / "search" / "genotype.json").read_text())["kind"] == "cnn"
     for cell in ("normal", "reduce"):
         assert (workdir / "search" / "cells" / f"{cell}.png").read_bytes()[:4] == b"\x89PNG"
-    for stage in ("search", "train"):
-        assert _epochs(workdir / stage / "history.csv") == [0]
+    for stage, epochs in (("search", [0]), ("train", [0, 1, 2])):
+        assert _epochs(workdir / stage / "history.csv") == epochs
         assert json.loads((workdir / stage / "config.json").read_text())["data"]["name"] == \
             "egs_digits"
     export = pathlib.Path(summary["export"])
@@ -58,12 +58,12 @@ def test_pipeline_goes_from_nothing_to_a_served_model(tmp_path):
              "assert 'egs_keras' not in sys.modules; print('served')")
     assert "served" in _run([sys.executable, "-c", probe]).stdout
     # Finished: the same command again does nothing new.
-    _run(_command("pipeline", workdir))
+    _run(_command("pipeline", workdir, "--config.train.epochs=3"))
     assert sorted(p.name for p in (workdir / "export").iterdir()) == ["1"]
     # egs-export from the training run, or from one of its checkpoints.
     export = [sys.executable, "-m", "trainers.export", f"--workdir={workdir / 'train'}"]
     assert _run([*export, "--version=7"]).stdout.strip().endswith("export/7")
-    checkpoint = workdir / "train" / "checkpoints" / "ckpt-1"
+    checkpoint = workdir / "train" / "checkpoints" / "ckpt-2"
     _run([*export, f"--checkpoint={checkpoint}", f"--export_base={tmp_path / 'served'}"])
     assert (tmp_path / "served" / "1" / "saved_model.pb").exists()
 
