@@ -97,6 +97,14 @@ reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(folder + "/checkpoi
 alphas = {cell: reader.get_tensor(f"model_variables/{cell}_alphas.Slogits/.ATTRIBUTES/"
                                   "VARIABLE_VALUE") for cell in ("normal", "reduce")}
 counts = {"largest_alpha": float(max(np.abs(a).max() for a in alphas.values()))}
+# How far each term of p = λ·softmax(α) + (1 − λ)·l spreads its operations on an edge.
+weight = config.search.effectiveness_weight
+def spread(q):
+    return float(np.mean(np.ptp(q, axis=1)))
+counts["alpha_spread"] = np.mean([spread(weight * tf.nn.softmax(a).numpy())
+                                  for a in alphas.values()])
+counts["prior_spread"] = np.mean([spread((1 - weight) * cost_prior(costs[cell]).numpy())
+                                  for cell in alphas])
 for weight in (config.search.effectiveness_weight, 1.0):
     probs = {cell: np.exp(log_probabilities(a, cost_prior(costs[cell]), weight).numpy())
              for cell, a in alphas.items()}
@@ -109,7 +117,9 @@ print(json.dumps(counts))
 
 
 def diagnostics(workdir, num_samples):
-    """From the search's final α: its largest |entry|, and the CIFAR-10 evaluation-network
+    """From the search's final α: its largest |entry|; how far apart λ·softmax(α) and
+    (1 − λ)·l put an edge's most and least probable operations (mean over edges); the CIFAR-10
+    evaluation-network
     parameters of the genotype derived with every edge kept ("None, 0.5"), with two per node
     ("2, 0.5": the run's own, a check) and without the prior (λ = 1: "2, 1.0")."""
     output = subprocess.run(
@@ -148,12 +158,13 @@ def main():
               f"{whole['None, 0.5'] / 1e6:.2f}M | {100 * row['digits_test_accuracy']:.1f} % | "
               f"{row['search_seconds'] / 60:.0f} | {row['training_seconds'] / 60:.0f} | "
               f"{row['search_peak_gb']} |")
-    print("\n| M | largest \\|α\\| after the search | CIFAR-10 parameters, the same α without "
-          "the prior (λ = 1), 2 edges per node |")
-    print("|---|---|---|")
+    print("\n| M | largest \\|α\\| after the search | spread of λ·softmax(α) on an edge | "
+          "spread of (1 − λ)·l | CIFAR-10 parameters, the same α without the prior (λ = 1), "
+          "2 edges per node |")
+    print("|---|---|---|---|---|")
     for num_samples, whole in extra:
-        print(f"| {num_samples} | {whole['largest_alpha']:.2f} | "
-              f"{whole['2, 1.0'] / 1e6:.2f}M |")
+        print(f"| {num_samples} | {whole['largest_alpha']:.2f} | {whole['alpha_spread']:.3f} | "
+              f"{whole['prior_spread']:.3f} | {whole['2, 1.0'] / 1e6:.2f}M |")
 
 
 if __name__ == "__main__":
