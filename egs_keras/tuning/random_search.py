@@ -56,7 +56,7 @@ def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None
     hypermodel = RandomGenotypeHyperModel(config, data)
     tuner = kt.RandomSearch(
         hypermodel, objective=scoring.objective(config), max_trials=num_trials,
-        seed=config.seed if seed is None else seed, directory=str(directory),
+        seed=scoring.oracle_seed(config, seed), directory=str(directory),
         project_name="random_search", overwrite=False, distribution_strategy=distribution)
     tuner.search(data.batches, validation_data=data.validation, epochs=epochs_per_trial,
                  steps_per_epoch=data.steps, verbose=0, shuffle=False,

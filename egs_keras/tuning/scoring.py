@@ -25,6 +25,17 @@ from egs_keras.training import strategies
 from egs_keras.training import train_run
 
 
+def oracle_seed(config, seed=None):
+    """The seed for a keras-tuner oracle: `seed`, else `config.seed`, plus one, because
+    keras-tuner replaces a seed of 0 by a random one (`seed or random.randint(1, 10000)`),
+    which made the default config's trials differ from run to run.
+
+    >>> oracle_seed(config)                 # config.seed = 0               # doctest: +SKIP
+    1
+    """
+    return (config.seed if seed is None else seed) + 1
+
+
 @dataclasses.dataclass
 class ScoringData:
     """The batches a score trains on, its validation batches, and what builds need."""

@@ -51,6 +51,18 @@ def config_for(config, values):
     return trial_config
 
 
+def settings_oracle(config, max_trials, oracle="random", max_samples=None, seed=None):
+    """A keras-tuner oracle ("random" or "bayesian") over `settings_space(config)`; the same
+    config and seed draw the same settings."""
+    if oracle not in ORACLES:
+        raise _validation.invalid("oracle", f"one of {list(ORACLES)}", oracle)
+    kind = (kt.oracles.RandomSearchOracle if oracle == "random"
+            else kt.oracles.BayesianOptimizationOracle)
+    return kind(objective=scoring.objective(config), max_trials=max_trials,
+                hyperparameters=settings_space(config, max_samples),
+                seed=scoring.oracle_seed(config, seed))
+
+
 class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
     """Trials = EGS searches (see the module doc).
 
@@ -92,18 +104,11 @@ def run_settings_search(config, directory, max_trials, retrain_epochs, oracle="r
     """Runs (or resumes) `max_trials` tuned EGS searches; returns (the best trial's setting
     values, the tuner) and writes them to `<directory>/best_settings.json` with the best
     trial's genotype as `best_genotype.json`."""
-    if oracle not in ORACLES:
-        raise _validation.invalid("oracle", f"one of {list(ORACLES)}", oracle)
+    search_oracle = settings_oracle(config, max_trials, oracle, max_samples, seed)
     directory = records.prepare_workdir(directory)
     records.write_config(config, directory)
-    kind = (kt.oracles.RandomSearchOracle if oracle == "random"
-            else kt.oracles.BayesianOptimizationOracle)
-    tuner = EGSSettingsTuner(
-        config, retrain_epochs,
-        kind(objective=scoring.objective(config), max_trials=max_trials,
-             hyperparameters=settings_space(config, max_samples),
-             seed=config.seed if seed is None else seed),
-        directory, strategy=strategy)
+    tuner = EGSSettingsTuner(config, retrain_epochs, search_oracle, directory,
+                             strategy=strategy)
     tuner.search()
     best = tuner.oracle.get_best_trials(1)[0]
     values = dict(best.hyperparameters.values)

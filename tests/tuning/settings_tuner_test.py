@@ -48,6 +48,17 @@ def test_every_trial_is_a_search_with_its_own_settings_and_the_tuner_resumes(tmp
     assert len(_trials(directory)) == 3
 
 
+def test_the_same_config_draws_the_same_settings():
+    config = run_config.default_config()  # seed 0, which keras-tuner would replace at random
+
+    def first_settings(seed=None):
+        oracle = settings_tuner.settings_oracle(config, max_trials=2, seed=seed)
+        return oracle.populate_space("0")["values"]
+
+    assert first_settings() == first_settings()
+    assert first_settings(seed=5) == first_settings(seed=5) != first_settings()
+
+
 def test_the_space_follows_the_config():
     config = run_config.default_config()
     config.search.op_costs = ""  # no prior: nothing for λ to weigh
