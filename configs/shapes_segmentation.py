@@ -7,9 +7,10 @@ Hardware: 2 CPU cores, no GPU, no network. The pipeline first searches the cells
 bundled digits exactly as `configs/demo.py` does (a few minutes), then trains a segmentation
 network of 3 cells × 16 filters at output stride 8 for 30 epochs on the 1,000 training images
 and reports the mean IoU on the 200 validation images. Skip the search with a published cell:
-`--config.genotype=darts_v2`. Time: about 9 minutes (the search 3, the segmentation 6).
-Expected: mean IoU about 0.64 with the demo's cell, 0.70 with DARTS V2's (predicting
-background everywhere: 0.21).
+`--config.genotype=darts_v2`. Time: 9-12 minutes (the search 3-4, the segmentation 6-7).
+Expected: mean IoU about 0.72 with the demo's cells (one run; the cells depend on the
+latency table the search measures), 0.70 with DARTS V2's (predicting background
+everywhere: 0.21).
 """
 
 import importlib.util
