@@ -105,13 +105,12 @@ counts["alpha_spread"] = np.mean([spread(weight * tf.nn.softmax(a).numpy())
                                   for a in alphas.values()])
 counts["prior_spread"] = np.mean([spread((1 - weight) * cost_prior(costs[cell]).numpy())
                                   for cell in alphas])
-for weight in (config.search.effectiveness_weight, 1.0):
+for edges, weight in ((None, weight), (2, weight), (2, 1.0)):
     probs = {cell: np.exp(log_probabilities(a, cost_prior(costs[cell]), weight).numpy())
              for cell, a in alphas.items()}
-    for edges in (None, 2):
-        genotype = search_space.derive_genotype(probs, num_samples, edges_per_node=edges)
-        counts[f"{edges}, {weight}"] = train_run.count_evaluation_network(
-            cifar10_eval.get_config(), genotype)["parameters"]
+    genotype = search_space.derive_genotype(probs, num_samples, edges_per_node=edges)
+    counts[f"{edges}, {weight}"] = train_run.count_evaluation_network(
+        cifar10_eval.get_config(), genotype)["parameters"]
 print(json.dumps(counts))
 """
 
@@ -119,9 +118,9 @@ print(json.dumps(counts))
 def diagnostics(workdir, num_samples):
     """From the search's final α: its largest |entry|; how far apart λ·softmax(α) and
     (1 − λ)·l put an edge's most and least probable operations (mean over edges); the CIFAR-10
-    evaluation-network
-    parameters of the genotype derived with every edge kept ("None, 0.5"), with two per node
-    ("2, 0.5": the run's own, a check) and without the prior (λ = 1: "2, 1.0")."""
+    evaluation-network parameters of the genotype derived with every edge kept ("None, 0.5"),
+    with two per node ("2, 0.5": the run's own, a check) and without the prior (λ = 1:
+    "2, 1.0")."""
     output = subprocess.run(
         [sys.executable, "-c", WHOLE_DAG, str(workdir / f"m{num_samples}" / "run" / "search"),
          str(num_samples)], cwd=ROOT, capture_output=True, text=True, check=True,
