@@ -61,7 +61,36 @@ def _checked_images(images, image_shape):
         images, f"Expected {expected}; the images contain NaN or Inf values")
 
 
+def decode_image_bytes(encoded, channels):
+    """One encoded image (JPEG, PNG, GIF or BMP, in any of their channel layouts: gray, gray +
+    alpha, RGB, RGBA) as uint8 `[H, W, channels]` for a model of 1 or 3 `channels`: alpha is
+    dropped, colour turned to gray for a 1-channel model and gray to colour for a 3-channel
+    one. (TF's own `channels=1` refuses GIF, which is always decoded as RGB.)"""
+    image = tf.io.decode_image(encoded, expand_animations=False)
+    found = tf.shape(image)[-1]
+    if channels == 1:
+        image = tf.cond(found >= 3, lambda: tf.image.rgb_to_grayscale(image[..., :3]),
+                        lambda: image[..., :1])
+    else:
+        image = tf.cond(found >= 3, lambda: image[..., :3],
+                        lambda: tf.image.grayscale_to_rgb(image[..., :1]))
+    image.set_shape([None, None, channels])
+    return image
+
+
+def checked_outputs(logits):
+    """`logits` after checking that they are finite: finite inputs far outside the range the
+    model was trained on (e.g. raw 0-255 pixels or float32's maximum) can overflow inside the
+    network, and a served NaN must be an error, not an answer."""
+    return tf.debugging.assert_all_finite(
+        logits, "The model's outputs hold NaN or Inf although the inputs are finite: the "
+        "input values are far outside what the model was trained on. Send images "
+        "preprocessed as in evaluation (normalised, roughly within [-5, 5]), or encoded "
+        "images to serving_bytes")
+
+
 def _outputs(logits, top_k):
+    logits = checked_outputs(logits)
     probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
     best = tf.math.top_k(probabilities, k=top_k)
     return {"logits": logits, "probabilities": probabilities,
@@ -107,8 +136,7 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
             image_bytes = tf.identity(image_bytes)
 
         def decode(encoded):
-            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-            image.set_shape([None, None, channels])
+            image = decode_image_bytes(encoded, channels)
             return image_datasets.preprocess_for_evaluation(image, spec, height)
 
         images = tf.map_fn(decode, image_bytes,

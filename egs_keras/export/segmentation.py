@@ -45,6 +45,7 @@ def _checked_images(images, channels, stride):
 
 
 def _outputs(logits):
+    logits = saved_model.checked_outputs(logits)
     return {"logits": logits, "probabilities": tf.nn.softmax(logits),
             "class_map": tf.argmax(logits, axis=-1)}
 
@@ -85,9 +86,7 @@ def export_segmenter(model, export_base, dataset, version=None, extra_files=None
             image_bytes = tf.identity(image_bytes)
 
         def decode(encoded):
-            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-            image.set_shape([None, None, channels])
-            return image
+            return saved_model.decode_image_bytes(encoded, channels)
 
         size = tf.shape(decode(image_bytes[0]))[:2]
 

@@ -1,8 +1,10 @@
+import io
 import os
 import shutil
 import subprocess
 
 import numpy as np
+import PIL.Image
 import pytest
 import tensorflow as tf
 
@@ -10,6 +12,7 @@ from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.export import export_classifier
 from egs_keras.export import warmup
+from egs_keras.export.saved_model import decode_image_bytes
 from egs_keras.models import EvaluationNetwork
 
 SHAPE = (8, 8, 1)
@@ -155,3 +158,55 @@ def test_tensorflow_model_server_when_installed(exported, tmp_path):
         assert out["probabilities"].shape == (2, 10)
     finally:
         server.terminate()
+
+
+def _encoded(image, image_format):
+    """`image` (uint8 [H, W] gray, [H, W, 3] RGB or [H, W, 4] RGBA) encoded by Pillow."""
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(image).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+_ROWS, _COLUMNS = np.mgrid[0:8, 0:8]
+_GRAY = (_ROWS * 24 + _COLUMNS * 7).astype(np.uint8)  # smooth, so that JPEG keeps it close
+_RGB = np.stack([_ROWS * 30, _COLUMNS * 30, 200 - _ROWS * 10], -1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "BMP", "GIF", "JPEG"])
+@pytest.mark.parametrize("layout", ["gray", "rgb", "rgba"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_listed_format_decodes_for_1_and_3_channel_models(image_format, layout, channels):
+    if image_format == "JPEG" and layout == "rgba":
+        pytest.skip("JPEG has no alpha channel")
+    source = {"gray": _GRAY, "rgb": _RGB,
+              "rgba": np.concatenate([_RGB, np.full((8, 8, 1), 7, np.uint8)], axis=-1)}[layout]
+    if image_format == "GIF" and layout != "gray":
+        source = source[..., :3] // 64 * 64  # few colours: a GIF palette keeps them exactly
+    image = decode_image_bytes(_encoded(source, image_format), channels).numpy()
+    assert image.shape == (8, 8, channels) and image.dtype == np.uint8
+    rgb = np.repeat(source[..., None], 3, -1) if source.ndim == 2 else source[..., :3]
+    expected = rgb if channels == 3 else (
+        source[..., None] if source.ndim == 2
+        else tf.image.rgb_to_grayscale(tf.constant(rgb)).numpy())
+    if image_format == "JPEG":  # lossy: close, not equal
+        assert np.abs(image.astype(int) - expected.astype(int)).mean() < 12
+    else:
+        np.testing.assert_array_equal(image, expected)
+
+
+def test_a_gray_model_serves_gif_and_bmp_bytes(exported):
+    model, _, served = exported
+    spec = image_datasets.get_dataset("egs_digits")
+    payload = [_encoded(_GRAY, "GIF"), _encoded(_GRAY, "BMP")]
+    out = served.signatures["serving_bytes"](image_bytes=tf.constant(payload))
+    expected = model(tf.stack([image_datasets.preprocess_for_evaluation(_GRAY[..., None], spec,
+                                                                        8)] * 2),
+                     training=False)
+    np.testing.assert_allclose(out["logits"], expected, atol=TOLERANCE, rtol=0)
+
+
+def test_finite_inputs_that_overflow_the_network_are_an_error_not_nan(exported):
+    _, _, served = exported
+    huge = tf.fill([2, *SHAPE], np.finfo(np.float32).max)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="outputs hold NaN or Inf although"):
+        served.signatures["serving_default"](images=huge)
