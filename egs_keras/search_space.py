@@ -33,6 +33,8 @@ CNN_PRIMITIVES = (
 )
 RNN_PRIMITIVES = ("none", "tanh", "relu", "sigmoid", "identity")
 CELL_NAMES = {"cnn": ("normal", "reduce"), "rnn": ("recurrent",)}
+# Input nodes of each kind's cells: the two previous cells' outputs; the input and the state.
+NUM_INPUTS = {"cnn": 2, "rnn": 1}
 NONE = "none"
 
 
@@ -147,7 +149,7 @@ class Genotype:
             try:
                 parsed[name] = CellGenotype(
                     nodes=cell["nodes"], concat=cell["concat"],
-                    num_inputs=cell.get("num_inputs", 2),
+                    num_inputs=cell.get("num_inputs", NUM_INPUTS[kind]),
                 )
             except (KeyError, TypeError, ValueError) as error:
                 raise _validation.invalid(
@@ -192,7 +194,19 @@ def _check_genotype(genotype):
             sorted(genotype.cells),
         )
     for name, cell in genotype.cells.items():
+        if cell.num_inputs != NUM_INPUTS[genotype.kind]:
+            raise _validation.invalid(
+                f"cells.{name}.num_inputs", f"{NUM_INPUTS[genotype.kind]} (the number of input "
+                f"nodes of every {genotype.kind!r} cell the networks build)", cell.num_inputs)
+        if not cell.nodes:
+            raise _validation.invalid(f"cells.{name}.nodes", "at least one intermediate node",
+                                      [])
         for j, node in enumerate(cell.nodes):
+            if not node:
+                raise _validation.invalid(
+                    f"cells.{name}.nodes[{j}]", "at least one [operation, input] pair", [],
+                    hint="A node without inputs would output zeros; remove it (and its index "
+                         "from concat, renumbering later nodes) or give it an input.")
             for p, (op, i) in enumerate(node):
                 where = f"cells.{name}.nodes[{j}][{p}]"
                 if op not in genotype.primitives or op == NONE:

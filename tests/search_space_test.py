@@ -55,7 +55,11 @@ def _genotype_dict(**changes):
      ({"schema_version": 99}, "`schema_version`, expected 1, got 99"),
      ({"kind": "transformer"}, "`kind`"),
      ({"cells/normal": {"nodes": []}}, r"cells.normal.*concat"),
-     ({"cells": {"normal": {"nodes": [], "concat": []}}}, "exactly the cells"),],
+     ({"cells": {"normal": {"nodes": [], "concat": []}}}, "exactly the cells"),
+     # The probe's row 11: an empty node trained to chance; num_inputs 1 crashed in call.
+     ({"cells/normal/nodes/2": []}, r"cells.normal.nodes\[2\].*at least one \[operation"),
+     ({"cells/reduce/nodes": []}, r"cells.reduce.nodes.*at least one intermediate node"),
+     ({"cells/normal/num_inputs": 1}, r"cells.normal.num_inputs.*expected 2"),],
 )
 def test_invalid_genotypes_name_the_field(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -25,6 +25,9 @@ TASKS = ("cnn", "rnn", "segmentation")
 LEARNING_RATE_SCHEDULES = ("cosine", "poly")
 
 
+MIN_IMAGE_SIZE = 8  # the smallest image the networks take (8 → 4 → 2 → 1)
+
+
 def default_config():
     """The paper's CIFAR-10 settings (search at M = 7, evaluation of 20 cells × 36 filters)."""
     config = ml_collections.ConfigDict()
@@ -216,14 +219,23 @@ def validate_config(config):
     if task == "segmentation":
         return _validate_segmentation_config(config)
     image_datasets.get_dataset(config.data.name)
-    if config.data.image_size < 0:
-        raise _validation.invalid("config.data.image_size", "0 or a positive integer",
-                                  config.data.image_size)
+    size = config.data.image_size
+    if isinstance(size, bool) or not isinstance(size, int) or (size != 0 and size < MIN_IMAGE_SIZE):
+        raise _validation.invalid(
+            "config.data.image_size", f"0 (the data set's size) or an integer >= "
+            f"{MIN_IMAGE_SIZE}", size, hint="The networks halve the image at least three "
+            "times (stem and two reduction cells).")
     search, train = config.search, config.train
     for section, name in [(search, "search"), (train, "train")]:
         for field in ("epochs", "batch_size", "filters", "num_cells"):
             _validation.check_positive_int(f"config.{name}.{field}", section[field])
         _validation.check_positive_float(f"config.{name}.learning_rate", section.learning_rate)
+        _check_rate(section, name, "momentum")
+    _check_search_rates(search)
+    _check_rate(train, "train", "label_smoothing")
+    if search.num_nodes < 4:
+        raise _validation.invalid("config.search.num_nodes", "an integer >= 4 (2 inputs, at "
+                                  "least 1 intermediate node, 1 output)", search.num_nodes)
     _validation.check_positive_int("config.search.num_samples", search.num_samples)
     if search.num_samples > len(search.primitives):
         raise _validation.invalid(
@@ -254,6 +266,27 @@ def validate_config(config):
         raise _validation.invalid("config.train.drop_path_rate", "a number in [0, 1)",
                                   train.drop_path_rate)
     return config
+
+
+def _check_rate(section, name, field):
+    """A momentum, smoothing or dropout rate: a number in [0, 1)."""
+    value = section[field]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise _validation.invalid(f"config.{name}.{field}", "a number in [0, 1)", value)
+
+
+def _check_search_rates(search):
+    """The architecture learning rate and the floor of the weights' cosine schedule."""
+    _validation.check_positive_float("config.search.arch_learning_rate",
+                                     search.arch_learning_rate)
+    if "learning_rate_min" in search:
+        low = search.learning_rate_min
+        if (isinstance(low, bool) or not isinstance(low, (int, float))
+                or not 0.0 <= low <= search.learning_rate):
+            raise _validation.invalid(
+                "config.search.learning_rate_min",
+                f"a number in [0, config.search.learning_rate = {search.learning_rate}]", low,
+                hint="The cosine schedule decays from learning_rate down to it.")
 
 
 def _check_weight_decay(section, name, fields):
@@ -308,9 +341,7 @@ def _validate_rnn_config(config):
         for field in ("learning_rate", "clip_norm"):
             _validation.check_positive_float(f"config.{name}.{field}", section[field])
         for field in _DROPOUTS:
-            if not 0.0 <= section[field] < 1.0:
-                raise _validation.invalid(f"config.{name}.{field}", "a rate in [0, 1)",
-                                          section[field])
+            _check_rate(section, name, field)
     _validation.check_positive_int("config.search.num_samples", search.num_samples)
     if search.num_samples > len(search.primitives):
         raise _validation.invalid("config.search.num_samples", "at most the number of "
@@ -319,6 +350,7 @@ def _validate_rnn_config(config):
         raise _validation.invalid("config.search.num_nodes", "an integer >= 5",
                                   search.num_nodes)
     _check_search_choices(search)
+    _check_search_rates(search)
     _check_weight_decay(search, "search", ("weight_decay", "arch_weight_decay"))
     _check_weight_decay(train, "train", ("weight_decay",))
     if train.averaging_patience < 0:
@@ -346,8 +378,8 @@ def _validate_segmentation_config(config):
         raise _validation.invalid("config.train.output_stride",
                                   f"one of {list(segmentation_network.OUTPUT_STRIDES)}",
                                   train.output_stride)
-    if not 0.0 <= train.dropout < 1.0:
-        raise _validation.invalid("config.train.dropout", "a rate in [0, 1)", train.dropout)
+    _check_rate(train, "train", "dropout")
+    _check_rate(train, "train", "momentum")
     _check_weight_decay(train, "train", ("weight_decay",))
     for field in ("crop_size", "eval_size"):
         size = config.data[field] or getattr(spec, field)

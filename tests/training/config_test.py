@@ -38,6 +38,15 @@ def test_paper_settings_are_the_defaults():
     ("search.effectiveness_weight", 1.5, "config.search.effectiveness_weight"),
     ("train.stem", "mobile", "config.train.stem"),
     ("train.drop_path_rate", 1.0, "config.train.drop_path_rate"),
+    # The probe's row 10: each accepted before, one trained to loss -7.8.
+    ("search.arch_learning_rate", -1.0, "config.search.arch_learning_rate"),
+    ("search.learning_rate_min", 0.5, r"config.search.learning_rate_min.*\[0, config"),
+    ("search.weight_decay", -1.0, "config.search.weight_decay"),
+    ("data.image_size", 2, r"config.data.image_size.*>= 8"),
+    ("train.label_smoothing", 5.0, "config.train.label_smoothing"),
+    ("search.momentum", -5.0, "config.search.momentum"),
+    ("train.momentum", 1.0, "config.train.momentum"),
+    ("search.num_nodes", 3, "config.search.num_nodes"),
 ])
 def test_bad_fields_are_named(field, value, message):
     config = run_config.default_config()
