@@ -4,14 +4,19 @@ architecture records (genotype per epoch, α heat-map and cell pictures in Tenso
 >>> callbacks = [DropPathScheduler(final_rate=0.2, epochs=600), StopOnNonFinite()]
 """
 
+import csv
+import io
 import math
+import os
 import pathlib
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import visualize
+from egs_keras.training import record_files
 
 
 class NonFiniteError(RuntimeError):
@@ -64,8 +69,13 @@ class StopOnNonFinite(keras.callbacks.Callback):
                 self._stop(f"the architecture logits `{variable.path}` hold NaN or Inf", batch)
 
     def _stop(self, what, batch):
-        where = (f" The last good checkpoint in {str(self.checkpoint_directory)!r} is intact; "
-                 "the same command resumes from it." if self.checkpoint_directory else "")
+        where = ""
+        if self.checkpoint_directory:
+            saved = tf.train.latest_checkpoint(str(self.checkpoint_directory))
+            where = (f" The last good checkpoint, {saved!r}, is intact; the same command "
+                     "resumes from it." if saved else
+                     " No checkpoint had been written yet (no epoch finished), so the same "
+                     "command starts the run again from the beginning.")
         raise NonFiniteError(
             f"Training stopped at epoch {self._epoch + 1}, batch {batch + 1}: {what}.{where} "
             "Lower the learning rate (or the architecture learning rate), or check the data "
@@ -100,7 +110,8 @@ class ArchitectureRecorder(keras.callbacks.Callback):
             logs[name] = float(function(genotype))
         folder = self.directory / "genotypes"
         folder.mkdir(parents=True, exist_ok=True)
-        genotype.save(folder / f"epoch_{epoch + 1:04d}.json")
+        record_files.atomic_write_text(folder / f"epoch_{epoch + 1:04d}.json",
+                                       genotype.to_json() + "\n")
         if self.log_dir is None:
             return
         probabilities = {name: np.asarray(p) for name, p in self.model.probabilities().items()}
@@ -110,3 +121,68 @@ class ArchitectureRecorder(keras.callbacks.Callback):
             images[f"cell_{cell}"] = visualize.cell_png(genotype, cell)
         visualize.write_tensorboard_images(pathlib.Path(self.log_dir) / "architecture",
                                            epoch + 1, images)
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """Appends one CSV row per epoch to `path` (the columns of `keras.callbacks.CSVLogger`:
+    "epoch", then the log names in sorted order), each row flushed to disk before the
+    callbacks after it (put the checkpoint after it) run.
+
+    A run killed between its history row and its checkpoint resumes from the previous
+    checkpoint; so at the first epoch of every fit, rows of that epoch or later, and a line
+    cut short by a crash, are removed: every epoch appears once, as its checkpoint has it.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self._columns = None
+        self._reconciled = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._reconciled:
+            self._columns = reconcile_history(self.path, epoch)
+            self._reconciled = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        rows = []
+        if self._columns is None:
+            self._columns = ["epoch", *sorted(logs)]
+            rows.append(self._columns)
+        rows.append([epoch] + [_csv_value(logs.get(name, "NA")) for name in self._columns[1:]])
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        with self.path.open("a", encoding="utf-8", newline="") as file:
+            file.write(buffer.getvalue())
+            file.flush()
+            os.fsync(file.fileno())
+
+
+def reconcile_history(path, first_epoch):
+    """Keeps in the history CSV `path` only complete rows of epochs before `first_epoch`;
+    returns its columns (None if it has no complete header)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return None
+    text = record_files.read_text(path, "the run's history, one row per epoch")
+    complete = text[:text.rfind("\n") + 1]  # a line without its newline was cut short
+    rows = list(csv.reader(io.StringIO(complete)))
+    if not rows or not rows[0] or rows[0][0] != "epoch":
+        kept, columns = [], None
+    else:
+        columns = rows[0]
+        kept = [columns] + [row for row in rows[1:] if len(row) == len(columns)
+                            and row[0].isdigit() and int(row[0]) < first_epoch]
+    if len(kept) != len(rows) or complete != text:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(kept)
+        record_files.atomic_write_text(path, buffer.getvalue())
+    return columns
+
+
+def _csv_value(value):
+    if isinstance(value, str):
+        return value
+    array = np.asarray(keras.ops.convert_to_numpy(value))
+    return array.item() if array.size == 1 else str(array.tolist())

@@ -11,13 +11,15 @@ and the number of finished epochs. `restore()` returns the epoch to start from;
 ...           callbacks=[StopOnNonFinite(), CheckpointCallback(checkpoint)])  # doctest: +SKIP
 """
 
-import json
 import math
 import pathlib
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from egs_keras.training import checkpoint_files
+from egs_keras.training import record_files
 
 
 class RunCheckpoint:
@@ -30,10 +32,16 @@ class RunCheckpoint:
         max_to_keep: how many recent checkpoints to keep.
         extra: more trackables to save and restore, {name: trackable} (e.g. the state of
             `WeightAveraging`).
+        repair: whether this process owns the directory and may set aside damaged
+            checkpoints and rewrite the state file (see `checkpoint_files`); False only reads
+            (an export next to a running training).
     """
 
-    def __init__(self, directory, model, max_to_keep=2, extra=None):
+    def __init__(self, directory, model, max_to_keep=2, extra=None, repair=True):
         self.directory = str(directory)
+        # Checked before the manager reads the state file: a damaged newest checkpoint or a
+        # lost state file must not make the run restart over its own checkpoints.
+        self._latest = checkpoint_files.find_intact(directory, repair=repair)
         self.model = model
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         # Keyed by path: TF's object graph does not see layers that Keras keeps in lists and
@@ -58,8 +66,9 @@ class RunCheckpoint:
 
     @property
     def latest(self):
-        """Path prefix of the newest checkpoint, or None."""
-        return self.manager.latest_checkpoint
+        """Path prefix of the newest intact checkpoint (found at construction or saved
+        since), or None."""
+        return self._latest
 
     def restore(self):
         """Loads the newest checkpoint if there is one; returns the number of finished epochs
@@ -71,7 +80,7 @@ class RunCheckpoint:
         self.checkpoint.restore(self.latest).assert_existing_objects_matched()
         marker = pathlib.Path(self.directory) / _MID_EPOCH
         if marker.exists():
-            saved = json.loads(marker.read_text(encoding="utf-8"))
+            saved = record_files.read_json(marker, "the step a preempted epoch stopped at")
             if saved.get("checkpoint") == pathlib.Path(self.latest).name:
                 self.resume_step = int(saved["step"])
         return int(self.epoch.numpy())
@@ -81,13 +90,12 @@ class RunCheckpoint:
         save (a preempted multi-worker run) replaces the checkpoint of the last finished epoch
         and records the step in `mid_epoch.json`, so `restore` resumes at that step."""
         self.epoch.assign(finished_epochs)
-        path = self.manager.save(checkpoint_number=finished_epochs)
+        path = self._latest = self.manager.save(checkpoint_number=finished_epochs)
         marker = pathlib.Path(self.directory) / _MID_EPOCH
         if steps_in_epoch:
-            marker.write_text(json.dumps({"checkpoint": pathlib.Path(path).name,
-                                          "epoch": int(finished_epochs),
-                                          "step": int(steps_in_epoch)}) + "\n",
-                              encoding="utf-8")
+            record_files.write_json(marker, {"checkpoint": pathlib.Path(path).name,
+                                             "epoch": int(finished_epochs),
+                                             "step": int(steps_in_epoch)})
         elif marker.exists():
             marker.unlink()
         return path

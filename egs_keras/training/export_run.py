@@ -6,7 +6,6 @@ loads its checkpoint (with NT-ASGD's averaged weights, if averaging had started)
 >>> export_training_run("runs/demo/train", "runs/demo/export")   # doctest: +SKIP
 """
 
-import json
 import pathlib
 import typing
 
@@ -19,7 +18,9 @@ from egs_keras.export import language_model
 from egs_keras.export import saved_model
 from egs_keras.export import segmentation
 from egs_keras.training import checkpointing
+from egs_keras.training import directory_lock
 from egs_keras.training import language_runs
+from egs_keras.training import record_files
 from egs_keras.training import segmentation_runs
 from egs_keras.training import train_run
 
@@ -47,8 +48,9 @@ def load_training_run(train_dir, checkpoint=None):
             f"Received the run directory {str(train_dir)!r}, expected a training run with "
             f"config.json and genotype.json, but {', '.join(missing)} is missing. Pass the "
             "--workdir of egs-train (or <pipeline workdir>/train).")
-    config_text = (train_dir / "config.json").read_text(encoding="utf-8")
-    config = ml_collections.ConfigDict(json.loads(config_text))
+    config_text = record_files.read_text(train_dir / "config.json", "the run's configuration")
+    config = ml_collections.ConfigDict(
+        record_files.read_json(train_dir / "config.json", "the run's configuration"))
     genotype = search_space.Genotype.load(train_dir / "genotype.json")
     averaging_state, vocabulary = [], None
     if language_runs.is_language_task(config):
@@ -60,7 +62,8 @@ def load_training_run(train_dir, checkpoint=None):
     else:
         model = train_run.build_evaluation_model(config, genotype, steps_per_epoch=1)
     extra = {k: v for callback in averaging_state for k, v in callback.trackables().items()}
-    run = checkpointing.RunCheckpoint(train_dir / "checkpoints", model, extra=extra)
+    run = checkpointing.RunCheckpoint(train_dir / "checkpoints", model, extra=extra,
+                                     repair=False)  # a training may still be running
     prefix = checkpoint or run.latest
     if prefix is None:
         raise ValueError(
@@ -78,8 +81,12 @@ def load_training_run(train_dir, checkpoint=None):
 def export_training_run(train_dir, export_base=None, version=None, checkpoint=None):
     """Exports the run in `train_dir` (default base: `<train_dir>/../export`); `checkpoint`
     selects a checkpoint prefix instead of the newest one. Returns the version directory."""
-    run = load_training_run(train_dir, checkpoint)
     base = pathlib.Path(export_base) if export_base else pathlib.Path(train_dir).parent / "export"
+    with directory_lock.claim(base):  # two exports into one base would race for a version
+        return _export(load_training_run(train_dir, checkpoint), base, version)
+
+
+def _export(run, base, version):
     extra_files = {"genotype.json": run.genotype.to_json() + "\n",
                    "config.json": run.config_text}
     if run.vocabulary is not None:

@@ -8,7 +8,6 @@
 Each run writes the vocabulary of its training split to `<workdir>/vocabulary.txt`.
 """
 
-import json
 
 import keras
 import numpy as np
@@ -26,6 +25,7 @@ from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel
 from egs_keras.training import averaging
 from egs_keras.training import records
+from egs_keras.training import run_acceptance
 from egs_keras.training import search_costs
 from egs_keras.training import search_fit
 from egs_keras.training import strategies
@@ -112,11 +112,13 @@ def state_callbacks(config, model):
     return [averaging.WeightAveraging(model, patience)] if patience else []
 
 
+@records.owns_workdir
 def run_language_search(config, workdir, strategy="default"):
     """Runs (or resumes) a recurrent-cell search; returns the genotype, also written to
     `<workdir>/genotype.json` with its picture in `<workdir>/cells/`."""
     workdir = records.prepare_workdir(workdir)
     records.write_config(config, workdir)
+    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     search = config.search
     vocabulary, streams = load_corpus(config.data, workdir)
     distribution = _check_strategy(strategy)
@@ -141,6 +143,7 @@ def run_language_search(config, workdir, strategy="default"):
                                      callbacks, initial_epoch, op_costs=op_costs)
 
 
+@records.owns_workdir
 def run_language_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes) the language model of an RNN genotype, then scores the validation
     and test text; returns {"valid_perplexity", "test_perplexity", "parameters", "epochs",
@@ -148,8 +151,10 @@ def run_language_training(config, workdir, genotype, strategy="default"):
     workdir = records.prepare_workdir(workdir)
     train = config.train
     genotype = search_space.load_genotype(genotype)
+    run_acceptance.accept_genotype(genotype, workdir, write=False)  # both checked first
     records.write_config(config, workdir)
-    genotype.save(workdir / "genotype.json")
+    run_acceptance.accept_genotype(genotype, workdir)
+    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     vocabulary, streams = load_corpus(config.data, workdir)
     with _check_strategy(strategy).scope():
         model = build_language_model(config, genotype, len(vocabulary))
@@ -177,8 +182,7 @@ def run_language_training(config, workdir, genotype, strategy="default"):
                "test_perplexity": float(scores["test"]["perplexity"]),
                "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
                "vocabulary_size": len(vocabulary), "epochs": train.epochs}
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n",
-                                          encoding="utf-8")
+    records.write_results(results, workdir)
     return {**results, "model": model}
 
 

@@ -15,11 +15,11 @@ Layout::
 Every stage resumes: the same command after an interruption continues where it stopped.
 """
 
-import json
 import pathlib
 
 from egs_keras import search_space
 from egs_keras.training import export_run
+from egs_keras.training import record_files
 from egs_keras.training import records
 from egs_keras.training import search_run
 from egs_keras.training import segmentation_runs
@@ -27,17 +27,21 @@ from egs_keras.training import strategies
 from egs_keras.training import train_run
 
 
+@records.owns_workdir
 def run_pipeline(config, workdir, strategy="default"):
     """Runs every stage for `config` in `workdir`; returns the summary dict."""
     workdir = records.prepare_workdir(workdir)
     summary_path = workdir / "summary.json"
-    if summary_path.exists():  # finished before: nothing left to do
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if pathlib.Path(summary.get("export", "")).exists():
-            return summary
     chief = strategies.is_chief(strategies.get_strategy(strategy))
-    if chief:
-        records.write_config(config, workdir)
+    records.write_config(config, workdir, write=chief)
+    if summary_path.exists():  # finished before: nothing left to do
+        try:
+            summary = record_files.read_json(summary_path, "the pipeline's summary")
+        except record_files.RecordError as error:  # rewritten below from the stages' records
+            print(f"Warning: {error} Writing it again from the stages' records.")
+            summary = {}
+        if "export" in summary and pathlib.Path(summary["export"]).exists():
+            return summary
     if segmentation_runs.is_segmentation_task(config) and config.genotype:
         genotype = search_space.load_genotype(config.genotype)  # given: no search
     else:
@@ -48,5 +52,5 @@ def run_pipeline(config, workdir, strategy="default"):
     if chief:  # (under multi_worker the other workers only train)
         export_path = export_run.export_training_run(workdir / "train", workdir / "export")
         summary["export"] = str(export_path)
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        record_files.write_json(summary_path, summary)
     return summary

@@ -3,13 +3,16 @@ TensorBoard logs, checkpoints; and the callbacks that keep them.
 
 Layout of a run directory::
 
-    config.json        the resolved configuration
+    .lock              held by the process running there (see `directory_lock`)
+    config.json        the resolved configuration (`run_acceptance` checks it on resume)
+    config_changes.json  fields changed on resume (epochs, ...) and from which epoch
     history.csv        one row per epoch (appended to when a run resumes)
     logs/              TensorBoard: scalars (train, validation), images (architecture)
     checkpoints/       the last checkpoints (see `checkpointing`)
 """
 
-import json
+import functools
+import inspect
 import os
 import pathlib
 import sys
@@ -21,6 +24,9 @@ import tensorflow as tf
 from egs_keras import search_space
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import checkpointing
+from egs_keras.training import directory_lock
+from egs_keras.training import record_files
+from egs_keras.training import run_acceptance
 from egs_keras.training import strategies
 
 
@@ -53,36 +59,62 @@ def prepare_workdir(directory):
     return directory
 
 
-def write_config(config, directory):
-    """Writes the resolved config (a ConfigDict or a dict) to `<directory>/config.json`."""
+def write_config(config, directory, write=True):
+    """Records the resolved config (a ConfigDict or a dict) in `<directory>/config.json`,
+    after checking it against the one a run there started with (`run_acceptance`: a change
+    that would mix two runs raises `RunMismatchError` before anything is written). `write`
+    False only checks (the other workers of a cluster). Returns the file's path."""
     directory = pathlib.Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    path = directory / "config.json"
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
-                    encoding="utf-8")
-    return path
+    run_acceptance.accept_config(config, directory, write=write)
+    return directory / "config.json"
 
 
 def start_training_run(config, workdir, genotype, strategy):
     """What a training run does first: (its work directory, checked; the `tf.distribute`
-    strategy called `strategy`; the loaded `genotype`), with config.json and genotype.json
-    written by the chief (see `strategies.is_chief`)."""
+    strategy called `strategy`; the loaded `genotype`), with config and genotype checked
+    against the directory's records and written by the chief (see `strategies.is_chief`)."""
     workdir = prepare_workdir(workdir)
     distribution = strategies.get_strategy(strategy)
     genotype = search_space.load_genotype(genotype)
-    if strategies.is_chief(distribution):
-        write_config(config, workdir)
-        genotype.save(workdir / "genotype.json")
+    chief = strategies.is_chief(distribution)
+    run_acceptance.accept_genotype(genotype, workdir, write=False)  # both checked first
+    write_config(config, workdir, write=chief)
+    run_acceptance.accept_genotype(genotype, workdir, write=chief)
     return workdir, distribution, genotype
 
 
-def write_results(results, workdir, strategy):
-    """Writes `<workdir>/results.json` (on the chief only) and returns `results`."""
-    if strategies.is_chief(strategy):
-        (pathlib.Path(workdir) / "results.json").write_text(
-            json.dumps(results, indent=2) + "\n", encoding="utf-8")
+def write_results(results, workdir, strategy=None):
+    """Writes `<workdir>/results.json` atomically (on the chief only) and returns `results`."""
+    if strategy is None or strategies.is_chief(strategy):
+        record_files.write_json(pathlib.Path(workdir) / "results.json", results)
     return results
+
+
+def owns_workdir(run):
+    """Decorates a run function `run(config, workdir, ..., strategy=...)` so that it holds
+    the lock of its part of `workdir` while it runs (`directory_lock`: the directory itself,
+    or `workertemp_<task>_<index>` on a cluster's other workers, see `worker_directory`);
+    a second process on the same directory gets `DirectoryBusyError`."""
+    signature = inspect.signature(run)
+
+    @functools.wraps(run)
+    def locked(*args, **kwargs):
+        arguments = signature.bind(*args, **kwargs)
+        arguments.apply_defaults()
+        strategy = arguments.arguments.get("strategy", "default")
+        if strategy == "multi_worker":  # only there do workers have directories of their own
+            try:
+                strategy = strategies.get_strategy(strategy)
+            except ValueError:  # the run explains a strategy it cannot use, in its terms
+                return run(*args, **kwargs)
+        elif isinstance(strategy, str):
+            strategy = None
+        # Checked first: an unwritable directory gets its clear error, not the lock's.
+        directory = prepare_workdir(worker_directory(arguments.arguments["workdir"], strategy))
+        with directory_lock.claim(directory):
+            return run(*args, **kwargs)
+
+    return locked
 
 
 def worker_directory(directory, strategy=None):
@@ -112,10 +144,10 @@ def run_callbacks_for(directory, model, tensorboard=True, state_callbacks=(), st
     for callback in state_callbacks:
         extra.update(callback.trackables())
     checkpoint = checkpointing.RunCheckpoint(directory / "checkpoints", model, extra=extra)
+    # The history row before the checkpoint: a crash between the two is reconciled on resume.
+    history = [run_callbacks.EpochHistory(directory / "history.csv")] if chief else []
     callbacks = [run_callbacks.StopOnNonFinite(checkpoint.directory), *state_callbacks,
-                 checkpointing.CheckpointCallback(checkpoint)]
-    if chief:
-        callbacks.append(keras.callbacks.CSVLogger(str(directory / "history.csv"), append=True))
+                 *history, checkpointing.CheckpointCallback(checkpoint)]
     if chief and tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(directory / "logs")))
     return checkpoint, callbacks

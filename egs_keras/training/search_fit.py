@@ -6,6 +6,7 @@ import tensorflow as tf
 from egs_keras import visualize
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import distributed_loop
+from egs_keras.training import record_files
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import strategies
@@ -40,7 +41,7 @@ def fit_and_derive(model, config, workdir, batches, steps, validation, callbacks
                              verbose=records.progress_verbosity(), checkpoint=checkpoint)
     genotype = model.genotype(**derivation)
     if chief:
-        genotype.save(workdir / "genotype.json")
+        record_files.atomic_write_text(workdir / "genotype.json", genotype.to_json() + "\n")
         visualize.save_cell_pictures(genotype, workdir / "cells")
     return genotype
 

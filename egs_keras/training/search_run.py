@@ -56,6 +56,7 @@ def build_search_model(config, steps_per_epoch, op_costs=None):
     return model
 
 
+@records.owns_workdir
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) the search of `config` in `workdir`; returns the derived genotype,
     also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`. A config of
@@ -67,8 +68,7 @@ def run_search(config, workdir, strategy="default"):
         return run_search(config.cell_search, workdir, strategy)
     workdir = records.prepare_workdir(workdir)
     distribution = strategies.get_strategy(strategy)
-    if strategies.is_chief(distribution):
-        records.write_config(config, workdir)
+    records.write_config(config, workdir, write=strategies.is_chief(distribution))
     search, data = config.search, config.data
     records.set_graph_optimizer(search.graph_optimizer)
     spec, image_size, (train, valid) = image_datasets.load_config_splits(
@@ -77,6 +77,7 @@ def run_search(config, workdir, strategy="default"):
 
     op_costs = search_costs.resolve_op_costs(
         config, records.worker_directory(workdir, distribution), distribution)
+    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     with distribution.scope():
         model = build_search_model(config, steps, op_costs)
         checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)

@@ -102,6 +102,7 @@ def initialize_backbone(model, evaluation_model):
     return (sum(len(v) for v in moving.values()), sum(len(v) for v in target.values()))
 
 
+@records.owns_workdir
 def run_segmentation_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) a segmentation network on `genotype`'s cells in
     `workdir`, evaluates it on the data set's evaluation split and returns {"mean_iou",

@@ -92,6 +92,7 @@ def build_evaluation_model(config, genotype, steps_per_epoch):
     return model
 
 
+@records.owns_workdir
 def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) the network of `genotype` in `workdir`, evaluates it on the
     test split and returns {"test_accuracy", "test_loss", "parameters", "multiply_adds",
@@ -110,6 +111,7 @@ def run_training(config, workdir, genotype, strategy="default"):
         data, spec.train_split, spec.test_split)
     steps = image_datasets.num_examples(examples) // train.batch_size
 
+    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     with distribution.scope():
         model = build_evaluation_model(config, genotype, steps)
         checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)

@@ -76,7 +76,9 @@ def scoring_data(config, epochs):
 
 
 def build_model(config, genotype, data):
-    """The compiled evaluation model of `genotype` for scoring runs on `data`."""
+    """The compiled evaluation model of `genotype` for scoring runs on `data`, its initial
+    weights a function of `config.seed` (so that a trial repeats exactly)."""
+    keras.utils.set_random_seed(config.seed)
     if language_runs.is_language_task(config):
         return language_runs.build_language_model(config, genotype, data.vocab_size)
     return train_run.build_evaluation_model(config, genotype, data.steps)

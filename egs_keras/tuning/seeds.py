@@ -13,12 +13,12 @@ Everything resumes: each seed's search keeps its checkpoints, each finished scor
 `<directory>/<side>/seed_<s>/score.json` and read back instead of being recomputed.
 """
 
-import json
 import pathlib
 
 import numpy as np
 
 from egs_keras import _validation
+from egs_keras.training import record_files
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import search_run
@@ -36,11 +36,11 @@ def _scored(folder, compute):
     """The score stored in `folder/score.json`, or `compute()` → (genotype, value) stored."""
     path = folder / "score.json"
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
+        return record_files.read_json(path, "a finished seed's score")
     genotype, value = compute()
     folder.mkdir(parents=True, exist_ok=True)
     record = {"value": value, "genotype": genotype.to_dict()}
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    record_files.write_json(path, record)
     return record
 
 
@@ -76,10 +76,8 @@ def run_multi_seed(config, directory, seeds, retrain_epochs, strategy="default")
 
         scored[seed] = _scored(folder, compute)
     summary = _summary(config, seeds, scored)
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                            encoding="utf-8")
-    (directory / "best_genotype.json").write_text(
-        json.dumps(summary["best_genotype"], indent=2) + "\n", encoding="utf-8")
+    record_files.write_json(directory / "summary.json", summary)
+    record_files.write_json(directory / "best_genotype.json", summary["best_genotype"])
     return summary
 
 
@@ -111,9 +109,8 @@ def compare_with_random(config, directory, seeds, retrain_epochs, strategy="defa
     table = comparison_table(config, searched, random, retrain_epochs)
     result = {"searched": searched, "random": random, "retrain_epochs": retrain_epochs,
               "table": table}
-    (directory / "comparison.json").write_text(json.dumps(result, indent=2) + "\n",
-                                               encoding="utf-8")
-    (directory / "comparison.md").write_text(table + "\n", encoding="utf-8")
+    record_files.write_json(directory / "comparison.json", result)
+    record_files.atomic_write_text(directory / "comparison.md", table + "\n")
     comparison_plot(searched, random, directory / "comparison.png")
     return result
 

@@ -14,12 +14,12 @@ in `trial_<id>/trial.json`. The directory is resumable: finished trials are relo
 search interrupted inside a trial resumes from its checkpoint.
 """
 
-import json
 import pathlib
 
 import keras_tuner as kt
 
 from egs_keras import _validation
+from egs_keras.training import record_files
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import search_run
@@ -112,10 +112,9 @@ def run_settings_search(config, directory, max_trials, retrain_epochs, oracle="r
     tuner.search()
     best = tuner.oracle.get_best_trials(1)[0]
     values = dict(best.hyperparameters.values)
-    (directory / "best_settings.json").write_text(
-        json.dumps({"values": values, "score": best.score,
-                    "objective": scoring.objective(config).name}, indent=2) + "\n",
-        encoding="utf-8")
-    (directory / "best_genotype.json").write_text(
-        tuner.trial_genotype_path(best.trial_id).read_text(encoding="utf-8"), encoding="utf-8")
+    record_files.write_json(directory / "best_settings.json",
+                            {"values": values, "score": best.score,
+                             "objective": scoring.objective(config).name})
+    record_files.atomic_write_text(directory / "best_genotype.json", record_files.read_text(
+        tuner.trial_genotype_path(best.trial_id), "the best trial's genotype"))
     return values, tuner

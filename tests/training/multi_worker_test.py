@@ -87,8 +87,9 @@ def test_two_workers_search_then_train_in_step_and_only_the_chief_writes(tmp_pat
     assert (search_dir / "genotype.json").exists() and (search_dir / "history.csv").exists()
     # Each worker times the operations on its own device (the prior is their mean).
     assert (search_dir / "latency.json").exists()
+    # The other worker keeps only its own state there, under its own lock.
     assert sorted(p.name for p in (search_dir / "workertemp_worker_1").iterdir()) == [
-        "checkpoints", "latency.json"]
+        ".lock", "checkpoints", "latency.json"]
 
     outputs = _run_cluster("train", train_dir, tmp_path,
                            f"--genotype={search_dir / 'genotype.json'}")
@@ -97,7 +98,7 @@ def test_two_workers_search_then_train_in_step_and_only_the_chief_writes(tmp_pat
     assert f'"test_accuracy": {results["test_accuracy"]}' in outputs[0]
     assert f'"test_accuracy": {results["test_accuracy"]}' in outputs[1]  # the same numbers
     assert sorted(p.name for p in (train_dir / "workertemp_worker_1").iterdir()) == [
-        "checkpoints"]
+        ".lock", "checkpoints"]
     rows = (train_dir / "history.csv").read_text().splitlines()
     assert len(rows) == 2 and "val_accuracy" in rows[0]
 

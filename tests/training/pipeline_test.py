@@ -28,6 +28,10 @@ def _run(command, timeout=600):
     return result
 
 
+def _versions(export_base):
+    return sorted(p.name for p in export_base.iterdir() if p.is_dir())
+
+
 def _epochs(history):
     with open(history, newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
@@ -59,7 +63,15 @@ def test_pipeline_goes_from_nothing_to_a_served_model(tmp_path):
     assert "served" in _run([sys.executable, "-c", probe]).stdout
     # Finished: the same command again does nothing new.
     _run(_command("pipeline", workdir, "--config.train.epochs=3"))
-    assert sorted(p.name for p in (workdir / "export").iterdir()) == ["1"]
+    assert _versions(workdir / "export") == ["1"]
+    # A damaged summary is named and written again from the finished stages (probe row 9).
+    (workdir / "summary.json").write_bytes(b'{"test_accuracy": 0.')
+    output = _run(_command("pipeline", workdir, "--config.train.epochs=3")).stdout
+    assert "summary.json" in output and "not valid JSON" in output
+    assert json.loads((workdir / "summary.json").read_text())["test_accuracy"] == \
+        summary["test_accuracy"]
+    assert _epochs(workdir / "train" / "history.csv") == [0, 1, 2]  # nothing trained again
+    assert _versions(workdir / "export") == ["1", "2"]
     # egs-export from the training run, or from one of its checkpoints.
     export = [sys.executable, "-m", "trainers.export", f"--workdir={workdir / 'train'}"]
     assert _run([*export, "--version=7"]).stdout.strip().endswith("export/7")

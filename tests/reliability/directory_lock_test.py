@@ -1,0 +1,66 @@
+"""Row 3 and 15 of the probe: one process per work directory, stale locks never block."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from egs_keras.training import directory_lock
+
+ROOT = pathlib.Path(__file__).parents[2]
+HOLD = ("import sys, time; from egs_keras.training import directory_lock\n"
+        "with directory_lock.claim(sys.argv[1]):\n"
+        "    print('held', flush=True); time.sleep(600)\n")
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Another process holding the lock of `tmp_path / 'run'`."""
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "run")], cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_second_process_is_refused_with_the_holders_pid(tmp_path, holder):
+    with pytest.raises(directory_lock.DirectoryBusyError,
+                       match=rf"in use by another process .*\"pid\": {holder.pid}.*--workdir"):
+        with directory_lock.claim(tmp_path / "run"):
+            pass
+
+
+def test_the_lock_of_a_killed_process_does_not_block(tmp_path, holder):
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert (tmp_path / "run" / directory_lock.LOCK_NAME).exists()  # the stale file stays
+    with directory_lock.claim(tmp_path / "run"):
+        pass
+
+
+def test_nested_claims_in_one_process_share_the_lock_and_release_it(tmp_path):
+    with directory_lock.claim(tmp_path), directory_lock.claim(tmp_path):
+        pass
+    # Released: another process can take it now.
+    probe = ("import sys; from egs_keras.training import directory_lock\n"
+             "with directory_lock.claim(sys.argv[1]): print('ok')")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
+    assert time.monotonic() - started < 120
+
+
+def test_a_second_export_into_one_base_gets_the_lock_error(tmp_path, holder):
+    from egs_keras.training import export_run  # noqa: PLC0415 (heavy: only this test)
+
+    # The lock comes first: the training run is not even read (it does not exist here).
+    with pytest.raises(directory_lock.DirectoryBusyError, match="in use by another process"):
+        export_run.export_training_run(tmp_path / "train", export_base=tmp_path / "run")

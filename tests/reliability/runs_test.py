@@ -1,0 +1,137 @@
+"""The work directory of a real (tiny) search, damaged as the probe damaged it (rows 1, 2, 4-8,
+14): every run resumes where its checkpoints are, refuses what would mix two runs and repeats
+itself exactly with one seed."""
+
+import csv
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from egs_keras.training import callbacks
+from egs_keras.training import config as run_config
+from egs_keras.training import directory_lock
+from egs_keras.training import records
+from egs_keras.training import run_acceptance
+from egs_keras.training import search_run
+
+ROOT = pathlib.Path(__file__).parents[2]
+
+
+def _config(data_dir, epochs=2):
+    config = run_config.default_config()
+    config.data.update(name="egs_digits", data_dir=str(data_dir), image_size=8)
+    config.search.update(epochs=epochs, batch_size=32, filters=4, num_cells=1, num_nodes=4,
+                         num_samples=2, op_costs="parameters", graph_optimizer=False,
+                         train_split="train[:128]", valid_split="train[128:192]")
+    return run_config.validate_config(config)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """Two uninterrupted 2-epoch searches with one config and seed, in two directories."""
+    root = tmp_path_factory.mktemp("runs")
+    for name in ("first", "second"):
+        search_run.run_search(_config(root / "tfds"), root / name)
+    return root
+
+
+def _epochs(directory):
+    with open(directory / "history.csv", newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def _values(prefix):
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}  # holds instance-numbered names
+
+
+def _copy(finished, tmp_path):
+    return pathlib.Path(shutil.copytree(finished / "first", tmp_path / "run"))
+
+
+def test_one_config_and_seed_give_the_same_variables_genotype_and_history(finished):
+    first, second = (_values(finished / name / "checkpoints" / "ckpt-2")
+                     for name in ("first", "second"))
+    assert first.keys() == second.keys() and len(first) > 30
+    for name, value in first.items():
+        np.testing.assert_array_equal(value, second[name], err_msg=name)
+    for record in ("genotype.json", "history.csv"):
+        assert ((finished / "first" / record).read_text()
+                == (finished / "second" / record).read_text()), record
+
+
+def test_a_lost_state_file_resumes_instead_of_overwriting(finished, tmp_path):
+    run = _copy(finished, tmp_path)
+    (run / "checkpoints" / "checkpoint").unlink()
+    search_run.run_search(_config(finished / "tfds", epochs=3), run)
+    assert _epochs(run) == [0, 1, 2]  # resumed after epoch 2, nothing overwritten
+    changes = json.loads((run / run_acceptance.CHANGES_NAME).read_text())
+    assert changes == [{"field": "search.epochs", "old": 2, "new": 3, "from_epoch": 2}]
+
+
+def test_a_damaged_last_checkpoint_reruns_its_epoch_once(finished, tmp_path):
+    run = _copy(finished, tmp_path)
+    # As if killed between the history row of epoch 2 and its checkpoint: the checkpoint is
+    # unusable, the row is there. The run goes back to ckpt-1, and epoch 2 appears once.
+    data = run / "checkpoints" / "ckpt-2.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    search_run.run_search(_config(finished / "tfds"), run)
+    assert _epochs(run) == [0, 1]
+    assert (run / "checkpoints" / "ckpt-2.data-00000-of-00001.damaged").exists()
+    assert (run / "checkpoints" / "ckpt-2.index").exists()  # written again
+
+
+@pytest.mark.parametrize("field, value", [
+    ("filters", 8), ("num_samples", 3), ("execution", "sparse"), ("search_mode", "bilevel")])
+def test_a_changed_search_is_refused_and_the_record_kept(finished, field, value):
+    run = finished / "first"
+    before = {name: (run / name).read_bytes() for name in ("config.json", "history.csv")}
+    config = _config(finished / "tfds")
+    config.search[field] = value
+    with pytest.raises(run_acceptance.RunMismatchError, match=rf"search\.{field}: "):
+        search_run.run_search(config, run)
+    assert {name: (run / name).read_bytes() for name in before} == before
+
+
+def test_a_run_in_a_directory_another_process_holds_is_refused(finished, tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from egs_keras.training import "
+         "directory_lock\nwith directory_lock.claim(sys.argv[1]):\n print('held', flush=True);"
+         " time.sleep(600)", str(tmp_path / "busy")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(directory_lock.DirectoryBusyError, match="in use by another"):
+            search_run.run_search(_config(finished / "tfds"), tmp_path / "busy")
+        assert not (tmp_path / "busy" / "config.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_training_run_refuses_another_genotype_before_writing(tmp_path):
+    config = run_config.default_config()
+    records.start_training_run(config, tmp_path, "darts_v2", "default")
+    (tmp_path / "results.json").write_text("{}")
+    before = {name: (tmp_path / name).read_bytes() for name in ("config.json", "genotype.json")}
+    config.train.filters = 16
+    with pytest.raises(run_acceptance.RunMismatchError, match="train.filters: 36 -> 16"):
+        records.start_training_run(config, tmp_path, "darts_v2", "default")
+    with pytest.raises(run_acceptance.RunMismatchError, match="another genotype"):
+        records.start_training_run(run_config.default_config(), tmp_path, "darts_v1",
+                                   "default")
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
+def test_nan_before_any_checkpoint_says_the_run_starts_again(tmp_path):
+    guard = callbacks.StopOnNonFinite(tmp_path / "checkpoints")
+    with pytest.raises(callbacks.NonFiniteError, match="No checkpoint had been written yet"):
+        guard.on_train_batch_end(0, {"loss": float("nan")})
