@@ -107,7 +107,9 @@ def _key(kind, op, shape, stride, device):
 def measure_latency(function, variables, input_shape, warmup=3, repeats=15, device=None):
     """Median milliseconds of `function(x)` forward + backward (the gradients of the sum of
     its output with respect to `x` and `variables`), for `x` of `input_shape`, after
-    `warmup` runs; the time of the same harness around `tf.identity` is subtracted."""
+    `warmup` runs; the time of the same harness around `tf.identity` is subtracted. At least
+    `MIN_LATENCY_MS`: on a loaded machine a tiny operation can time below the harness, and
+    an operation that does work must never look as free as `none`."""
 
     def timed(forward, weights):
         @tf.function
@@ -131,9 +133,10 @@ def measure_latency(function, variables, input_shape, warmup=3, repeats=15, devi
     baseline = (tuple(input_shape), device)
     if baseline not in _HARNESS_MS:
         _HARNESS_MS[baseline] = timed(tf.identity, [])
-    return max(timed(function, variables) - _HARNESS_MS[baseline], 0.0)
+    return max(timed(function, variables) - _HARNESS_MS[baseline], MIN_LATENCY_MS)
 
 
+MIN_LATENCY_MS = 1e-3  # 1 µs: the table's resolution is 0.1 µs
 _HARNESS_MS = {}
 
 

@@ -98,6 +98,13 @@ def test_measured_latency_grows_with_the_work():
     assert large > 4 * small >= 0  # 512 times the multiply-adds
 
 
+def test_an_operation_timed_below_the_harness_still_costs_more_than_none(monkeypatch):
+    # As on a loaded machine: the empty harness happened to take longer than the operation.
+    monkeypatch.setitem(operation_costs._HARNESS_MS, ((4, 4), None), 1e6)
+    cost = operation_costs.measure_latency(lambda x: x * 2.0, [], (4, 4), warmup=1, repeats=1)
+    assert cost == operation_costs.MIN_LATENCY_MS > 0
+
+
 def test_recurrent_edge_costs():
     latency = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "latency", units=32,
                                              num_edges=3, batch_size=8)["recurrent"]
