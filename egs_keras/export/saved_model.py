@@ -85,8 +85,8 @@ def checked_outputs(logits):
     return tf.debugging.assert_all_finite(
         logits, "The model's outputs hold NaN or Inf although the inputs are finite: the "
         "input values are far outside what the model was trained on. Send images "
-        "preprocessed as in evaluation (normalised, roughly within [-5, 5]), or encoded "
-        "images to serving_bytes")
+        "preprocessed as in evaluation (normalised with the data set's mean and standard "
+        "deviation), or encoded images to serving_bytes")
 
 
 def _outputs(logits, top_k):

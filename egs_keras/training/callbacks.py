@@ -12,10 +12,10 @@ import pathlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import visualize
+from egs_keras.training import checkpoint_files
 from egs_keras.training import record_files
 
 
@@ -71,7 +71,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
     def _stop(self, what, batch):
         where = ""
         if self.checkpoint_directory:
-            saved = tf.train.latest_checkpoint(str(self.checkpoint_directory))
+            # Read, not trusted from the state file: the message says the checkpoint is intact.
+            saved = checkpoint_files.find_intact(self.checkpoint_directory)
             where = (f" The last good checkpoint, {saved!r}, is intact; the same command "
                      "resumes from it." if saved else
                      " No checkpoint had been written yet (no epoch finished), so the same "

@@ -25,7 +25,7 @@ TASKS = ("cnn", "rnn", "segmentation")
 LEARNING_RATE_SCHEDULES = ("cosine", "poly")
 
 
-MIN_IMAGE_SIZE = 8  # the smallest image the networks take (8 → 4 → 2 → 1)
+MIN_IMAGE_SIZE = 8  # two reduction cells leave 2×2 maps; the smallest size the tests run
 
 
 def default_config():
@@ -223,8 +223,8 @@ def validate_config(config):
     if isinstance(size, bool) or not isinstance(size, int) or (size != 0 and size < MIN_IMAGE_SIZE):
         raise _validation.invalid(
             "config.data.image_size", f"0 (the data set's size) or an integer >= "
-            f"{MIN_IMAGE_SIZE}", size, hint="The networks halve the image at least three "
-            "times (stem and two reduction cells).")
+            f"{MIN_IMAGE_SIZE}", size, hint="The search and evaluation networks halve the "
+            "image in each of their two reduction cells.")
     search, train = config.search, config.train
     for section, name in [(search, "search"), (train, "train")]:
         for field in ("epochs", "batch_size", "filters", "num_cells"):

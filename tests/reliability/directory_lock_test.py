@@ -5,7 +5,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -50,12 +49,10 @@ def test_nested_claims_in_one_process_share_the_lock_and_release_it(tmp_path):
     # Released: another process can take it now.
     probe = ("import sys; from egs_keras.training import directory_lock\n"
              "with directory_lock.claim(sys.argv[1]): print('ok')")
-    started = time.monotonic()
     result = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
                             text=True, timeout=120)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
-    assert time.monotonic() - started < 120
 
 
 def test_a_second_export_into_one_base_gets_the_lock_error(tmp_path, holder):
