@@ -151,9 +151,7 @@ def run_language_training(config, workdir, genotype, strategy="default"):
     workdir = records.prepare_workdir(workdir)
     train = config.train
     genotype = search_space.load_genotype(genotype)
-    run_acceptance.accept_genotype(genotype, workdir, write=False)  # both checked first
-    records.write_config(config, workdir)
-    run_acceptance.accept_genotype(genotype, workdir)
+    run_acceptance.accept_training(config, genotype, workdir)
     keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     vocabulary, streams = load_corpus(config.data, workdir)
     with _check_strategy(strategy).scope():

@@ -77,9 +77,7 @@ def start_training_run(config, workdir, genotype, strategy):
     distribution = strategies.get_strategy(strategy)
     genotype = search_space.load_genotype(genotype)
     chief = strategies.is_chief(distribution)
-    run_acceptance.accept_genotype(genotype, workdir, write=False)  # both checked first
-    write_config(config, workdir, write=chief)
-    run_acceptance.accept_genotype(genotype, workdir, write=chief)
+    run_acceptance.accept_training(config, genotype, workdir, write=chief)
     return workdir, distribution, genotype
 
 

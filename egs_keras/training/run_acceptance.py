@@ -80,6 +80,14 @@ def accept_genotype(genotype, directory, write=True):
         record_files.atomic_write_text(path, genotype.to_json() + "\n")
 
 
+def accept_training(config, genotype, directory, write=True):
+    """`accept_config` and `accept_genotype` for a training run: both are checked before
+    either is written, so a refused genotype leaves the config untouched and vice versa."""
+    accept_genotype(genotype, directory, write=False)
+    accept_config(config, directory, write=write)
+    accept_genotype(genotype, directory, write=write)
+
+
 def has_results(directory):
     """Whether `directory` holds anything a changed run would lose or mix: a checkpoint, an
     epoch of history, results or a summary (in it or in its stage directories)."""
