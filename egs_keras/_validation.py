@@ -54,6 +54,14 @@ def check_unit_interval(name, value):
     return float(value)
 
 
+def check_rate(name, value):
+    """Returns `value` as a float if it lies in [0, 1) (a dropout, momentum or smoothing rate),
+    else raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise invalid(name, "a number in [0, 1)", value)
+    return float(value)
+
+
 def check_costs(name, costs, num_ops=None, rows_shape=None):
     """Returns `costs` as (nested) lists of floats: finite, non-negative costs, one per
     operation (`[K]`), or a table of them with one row per decision (`[..., K]`, e.g. one

@@ -23,6 +23,7 @@ import pathlib
 import numpy as np
 
 from egs_keras import _validation
+from egs_keras import record_files
 from egs_keras.ops import code_distribution
 
 SCHEMA_VERSION = 1
@@ -125,8 +126,9 @@ class Genotype:
         return json.dumps(self.to_dict(), indent=indent)
 
     def save(self, path):
-        """Writes the genotype as JSON to `path`."""
-        pathlib.Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+        """Writes the genotype as JSON to `path`, atomically (a crash leaves the old file or
+        the new one, never half of one)."""
+        record_files.atomic_write_text(path, self.to_json() + "\n")
 
     @classmethod
     def from_dict(cls, data):

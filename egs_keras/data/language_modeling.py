@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
+from egs_keras import record_files
 
 UNKNOWN, END_OF_SENTENCE = "<unk>", "<eos>"
 
@@ -55,7 +56,8 @@ class Vocabulary:
         return cls(pathlib.Path(path).read_text(encoding="utf-8").split("\n")[:-1])
 
     def save(self, path):
-        pathlib.Path(path).write_text("".join(t + "\n" for t in self.tokens), encoding="utf-8")
+        """Writes the vocabulary file (one token per line, in id order), atomically."""
+        record_files.atomic_write_text(path, "".join(t + "\n" for t in self.tokens))
 
     def __len__(self):
         return len(self.tokens)

@@ -24,16 +24,15 @@ the recurrent cell. Measures (`MEASURES`):
 """
 
 import json
-import os
 import pathlib
 import statistics
-import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
+from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.layers import highway_cell
 from egs_keras.layers import operations
@@ -93,11 +92,7 @@ class LatencyTable:
                    for (k, o, s, st, d), ms in sorted(self.entries.items())]
         text = (f'{{"format": {TABLE_FORMAT}, "unit": "ms, forward + backward",\n'
                 ' "entries": [\n  ' + ",\n  ".join(entries) + "\n]}\n")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".latency_", dir=self.path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, self.path)
+        record_files.atomic_write_text(self.path, text)
 
 
 def _key(kind, op, shape, stride, device):

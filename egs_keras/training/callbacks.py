@@ -14,9 +14,9 @@ import keras
 import numpy as np
 
 from egs_keras import _validation
+from egs_keras import record_files
 from egs_keras import visualize
 from egs_keras.training import checkpoint_files
-from egs_keras.training import record_files
 
 
 class NonFiniteError(RuntimeError):
@@ -30,9 +30,7 @@ class DropPathScheduler(keras.callbacks.Callback):
 
     def __init__(self, final_rate, epochs):
         super().__init__()
-        if not 0.0 <= final_rate < 1.0:
-            raise _validation.invalid("final_rate", "a number in [0, 1)", final_rate)
-        self.final_rate = float(final_rate)
+        self.final_rate = _validation.check_rate("final_rate", final_rate)
         self.epochs = _validation.check_positive_int("epochs", epochs)
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -23,7 +23,7 @@ import shutil
 
 import tensorflow as tf
 
-from egs_keras.training import record_files
+from egs_keras import record_files
 
 STATE_NAME = "checkpoint"
 DAMAGED_SUFFIX = ".damaged"

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from egs_keras import record_files
 from egs_keras.training import checkpoint_files
-from egs_keras.training import record_files
 
 
 class RunCheckpoint:

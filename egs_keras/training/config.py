@@ -262,17 +262,13 @@ def validate_config(config):
                                      train.learning_rate_power)
     if train.stem not in STEMS:
         raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
-    if not 0.0 <= train.drop_path_rate < 1.0:
-        raise _validation.invalid("config.train.drop_path_rate", "a number in [0, 1)",
-                                  train.drop_path_rate)
+    _check_rate(train, "train", "drop_path_rate")
     return config
 
 
 def _check_rate(section, name, field):
     """A momentum, smoothing or dropout rate: a number in [0, 1)."""
-    value = section[field]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise _validation.invalid(f"config.{name}.{field}", "a number in [0, 1)", value)
+    _validation.check_rate(f"config.{name}.{field}", section[field])
 
 
 def _check_search_rates(search):

@@ -12,6 +12,7 @@ import typing
 import ml_collections
 import tensorflow as tf
 
+from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.data import language_modeling
 from egs_keras.export import language_model
@@ -20,7 +21,6 @@ from egs_keras.export import segmentation
 from egs_keras.training import checkpointing
 from egs_keras.training import directory_lock
 from egs_keras.training import language_runs
-from egs_keras.training import record_files
 from egs_keras.training import segmentation_runs
 from egs_keras.training import train_run
 

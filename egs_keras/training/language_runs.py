@@ -118,11 +118,13 @@ def run_language_search(config, workdir, strategy="default"):
     `<workdir>/genotype.json` with its picture in `<workdir>/cells/`."""
     workdir = records.prepare_workdir(workdir)
     records.write_config(config, workdir)
-    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     search = config.search
     vocabulary, streams = load_corpus(config.data, workdir)
     distribution = _check_strategy(strategy)
     op_costs = search_costs.resolve_op_costs(config, workdir, distribution)
+    # Initial weights: a function of the seed, set after the data (the corpus' first
+    # preparation draws Python random numbers of its own).
+    keras.utils.set_random_seed(config.seed)
     with distribution.scope():
         model = build_language_search_model(config, len(vocabulary), op_costs)
         checkpoint, callbacks = records.run_callbacks_for(workdir, model)
@@ -152,8 +154,8 @@ def run_language_training(config, workdir, genotype, strategy="default"):
     train = config.train
     genotype = search_space.load_genotype(genotype)
     run_acceptance.accept_training(config, genotype, workdir)
-    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     vocabulary, streams = load_corpus(config.data, workdir)
+    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
     with _check_strategy(strategy).scope():
         model = build_language_model(config, genotype, len(vocabulary))
         state = state_callbacks(config, model)

@@ -17,9 +17,9 @@ Every stage resumes: the same command after an interruption continues where it s
 
 import pathlib
 
+from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.training import export_run
-from egs_keras.training import record_files
 from egs_keras.training import records
 from egs_keras.training import search_run
 from egs_keras.training import segmentation_runs

@@ -21,11 +21,11 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import checkpointing
 from egs_keras.training import directory_lock
-from egs_keras.training import record_files
 from egs_keras.training import run_acceptance
 from egs_keras.training import strategies
 

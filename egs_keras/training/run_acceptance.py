@@ -20,7 +20,7 @@ import json
 import pathlib
 import re
 
-from egs_keras.training import record_files
+from egs_keras import record_files
 
 MAY_CHANGE = ("epochs", "graph_optimizer", "data_dir", "eval_batch_size")
 CHANGES_NAME = "config_changes.json"

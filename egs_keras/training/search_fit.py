@@ -3,10 +3,10 @@ architecture recorder, then derive the genotype and write it with its pictures."
 
 import tensorflow as tf
 
+from egs_keras import record_files
 from egs_keras import visualize
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import distributed_loop
-from egs_keras.training import record_files
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import strategies

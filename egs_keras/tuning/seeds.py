@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 from egs_keras import _validation
-from egs_keras.training import record_files
+from egs_keras import record_files
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import search_run

@@ -19,7 +19,7 @@ import pathlib
 import keras_tuner as kt
 
 from egs_keras import _validation
-from egs_keras.training import record_files
+from egs_keras import record_files
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import search_run

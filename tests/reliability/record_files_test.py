@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from egs_keras import record_files
 from egs_keras.training import callbacks
-from egs_keras.training import record_files
 
 
 def test_a_write_replaces_the_whole_file_and_leaves_no_temporary(tmp_path):
