@@ -92,8 +92,10 @@ def owns_workdir(run):
     """Decorates a run function `run(config, workdir, ..., strategy=...)` so that it holds
     the lock of its part of `workdir` while it runs (`directory_lock`: the directory itself,
     or `workertemp_<task>_<index>` on a cluster's other workers, see `worker_directory`);
-    a second process on the same directory gets `DirectoryBusyError`."""
+    a second process on the same directory gets `DirectoryBusyError`. (A tuner's
+    `directory` argument is its work directory.)"""
     signature = inspect.signature(run)
+    name = "workdir" if "workdir" in signature.parameters else "directory"
 
     @functools.wraps(run)
     def locked(*args, **kwargs):
@@ -108,7 +110,7 @@ def owns_workdir(run):
         elif isinstance(strategy, str):
             strategy = None
         # Checked first: an unwritable directory gets its clear error, not the lock's.
-        directory = prepare_workdir(worker_directory(arguments.arguments["workdir"], strategy))
+        directory = prepare_workdir(worker_directory(arguments.arguments[name], strategy))
         with directory_lock.claim(directory):
             return run(*args, **kwargs)
 

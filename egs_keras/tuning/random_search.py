@@ -40,6 +40,7 @@ class RandomGenotypeHyperModel(kt.HyperModel):
         return scoring.build_model(self.config, self.genotype(seed), self.data)
 
 
+@records.owns_workdir
 def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None,
                       strategy="default"):
     """Runs (or resumes) `num_trials` trials of `epochs_per_trial` epochs each, under

@@ -54,6 +54,7 @@ def _summary(config, seeds, records_by_seed):
             "best_genotype": records_by_seed[best]["genotype"]}
 
 
+@records.owns_workdir
 def run_multi_seed(config, directory, seeds, retrain_epochs, strategy="default"):
     """Searches with each seed of `seeds`, retrains each derived genotype for
     `retrain_epochs` epochs (both under `strategy`), and returns {"values", "mean", "std",
@@ -81,6 +82,7 @@ def run_multi_seed(config, directory, seeds, retrain_epochs, strategy="default")
     return summary
 
 
+@records.owns_workdir
 def run_random_genotypes(config, directory, seeds, retrain_epochs, strategy="default"):
     """The random side of the comparison: for each seed, a genotype drawn uniformly from the
     space of `config.search`, retrained exactly as `run_multi_seed` retrains."""
@@ -97,6 +99,7 @@ def run_random_genotypes(config, directory, seeds, retrain_epochs, strategy="def
     return _summary(config, seeds, scored)
 
 
+@records.owns_workdir
 def compare_with_random(config, directory, seeds, retrain_epochs, strategy="default"):
     """Searched versus random genotypes over `seeds`, each retrained for `retrain_epochs`
     epochs; returns {"searched", "random", "table"} and writes `comparison.json`,

@@ -99,6 +99,7 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
         return pathlib.Path(self.get_trial_dir(trial_id)) / "search" / "genotype.json"
 
 
+@records.owns_workdir
 def run_settings_search(config, directory, max_trials, retrain_epochs, oracle="random",
                         max_samples=None, seed=None, strategy="default"):
     """Runs (or resumes) `max_trials` tuned EGS searches; returns (the best trial's setting

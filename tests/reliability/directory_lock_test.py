@@ -61,3 +61,22 @@ def test_a_second_export_into_one_base_gets_the_lock_error(tmp_path, holder):
     # The lock comes first: the training run is not even read (it does not exist here).
     with pytest.raises(directory_lock.DirectoryBusyError, match="in use by another process"):
         export_run.export_training_run(tmp_path / "train", export_base=tmp_path / "run")
+
+
+@pytest.mark.parametrize("tuner", ["random", "settings", "multi_seed"])
+def test_a_second_tuner_on_one_directory_gets_the_lock_error(tmp_path, holder, tuner):
+    from egs_keras import tuning  # noqa: PLC0415
+    from egs_keras.training import config as run_config  # noqa: PLC0415 (heavy: only here)
+
+    config = run_config.default_config()
+    config.data.data_dir = str(tmp_path / "no_data")  # the lock comes before any data
+    with pytest.raises(directory_lock.DirectoryBusyError, match="in use by another process"):
+        if tuner == "random":
+            tuning.run_random_search(config, tmp_path / "run", num_trials=1,
+                                     epochs_per_trial=1)
+        elif tuner == "settings":
+            tuning.run_settings_search(config, tmp_path / "run", max_trials=1,
+                                       retrain_epochs=1)
+        else:
+            tuning.run_multi_seed(config, tmp_path / "run", seeds=[0], retrain_epochs=1)
+    assert not (tmp_path / "run" / "config.json").exists()
