@@ -2,6 +2,7 @@
 
 from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell
+from egs_keras.layers.egs_choice import EGSChoice
 from egs_keras.layers.egs_mixed_op import EGSMixedOp
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax

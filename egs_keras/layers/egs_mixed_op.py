@@ -104,36 +104,12 @@ class EGSMixedOp(keras.layers.Layer):
                      for k, op in self.candidates.items()]
             output = tf.add_n(terms) if terms else self._zeros(inputs)
         else:
-            output = self._sparse_sum(inputs, code, training)
+            output = gating.sparse_weighted_sum(inputs, code, self.candidates,
+                                                self._zeros(inputs), training)
         if self.renormalize:
             active = tf.gather(code, list(self.candidates)) if self.candidates else code[:0]
             output = output / tf.maximum(tf.stop_gradient(tf.reduce_sum(active)), 1.0)
         return tf.ensure_shape(output, self.compute_output_shape(inputs.shape))
-
-    def _sparse_sum(self, inputs, code, training):
-        """Σ over the active operations only (see the class docstring)."""
-        num_ops = len(self.primitives)
-        entries = tf.unstack(code, num=num_ops)
-        bits = tf.unstack(code > 0, num=num_ops)
-        total = self._zeros(inputs)
-        gated = {}
-        for k, op in self.candidates.items():
-            if any(not v.trainable for v in op.weights):
-                # Must update its state every step; an inactive entry is 0, without gradient.
-                entry = tf.where(bits[k], entries[k], tf.stop_gradient(entries[k]))
-                total += entry * op(inputs, training=training)
-            elif tf.executing_eagerly():
-                if bool(bits[k]):
-                    total += entries[k] * op(inputs, training=training)
-            else:
-                gated[k] = op
-        if gated:
-            gated_inputs = gating.gate_each(inputs, [bits[k] for k in gated])
-            for (k, op), op_inputs in zip(gated.items(), gated_inputs, strict=True):
-                term = gating.gate(entries[k], bits[k]) * gating.call_if(
-                    op, op_inputs, bits[k], training=training)
-                total = gating.add_if(total, term, bits[k])
-        return total
 
     def _zeros(self, inputs):
         if self.stride == 1:

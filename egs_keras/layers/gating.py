@@ -116,3 +116,35 @@ def call_if(layer, gated_inputs, pred, **kwargs):
             "the layer (e.g. `tf.random.stateless_*`, no assertions or prints), or run it "
             "every step (dense execution).")
     return outputs
+
+
+def sparse_weighted_sum(inputs, code, layers, zeros, training=None):
+    """Σ_k code[k] · layers[k](inputs) over the entries whose bit (code[k] > 0) is on, running
+    only those layers: the sparse execution of `EGSMixedOp` and `EGSChoice`.
+
+    `layers` is {index k into `code`: layer}; `zeros` a live zero tensor of the outputs'
+    shape and dtype to start the sum from. In a compiled step each layer's input and variables
+    pass through `gate` on its bit; eagerly, Python skips the inactive layers. A layer with
+    non-trainable state (e.g. batch-norm statistics) always runs, its inactive entry 0 and
+    without gradient, so that its state is updated every step as in dense execution.
+    """
+    entries = tf.unstack(code, num=code.shape[0])
+    bits = tf.unstack(code > 0, num=code.shape[0])
+    total = zeros
+    gated = {}
+    for k, layer in layers.items():
+        if any(not v.trainable for v in layer.weights):
+            entry = tf.where(bits[k], entries[k], tf.stop_gradient(entries[k]))
+            total += entry * layer(inputs, training=training)
+        elif tf.executing_eagerly():
+            if bool(bits[k]):
+                total += entries[k] * layer(inputs, training=training)
+        else:
+            gated[k] = layer
+    if gated:
+        gated_inputs = gate_each(inputs, [bits[k] for k in gated])
+        for (k, layer), layer_inputs in zip(gated.items(), gated_inputs, strict=True):
+            term = gate(entries[k], bits[k]) * call_if(layer, layer_inputs, bits[k],
+                                                       training=training)
+            total = add_if(total, term, bits[k])
+    return total

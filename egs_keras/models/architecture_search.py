@@ -133,21 +133,25 @@ class ArchitectureSearch:
         return x, y, y_pred, sample_weight
 
     def probabilities(self):
-        """{cell type: p of every edge, [num_edges, K] float32 tensor}."""
+        """{decision name (the cell type for DARTS networks): p, e.g. `[num_edges, K]`}."""
         return {t: d.probabilities() for t, d in self.decisions.items()}
 
     def architecture_statistics(self):
         """Scalars describing α: τ, mean entropy of p per edge (nats), expected active
         operations per edge (Σ_k 1 − (1 − p_k)^M), plus the model's `extra_statistics`."""
         probs = self.probabilities()
-        stacked = tf.concat(list(probs.values()), axis=0)
-        entropy = -tf.reduce_sum(stacked * tf.math.log(tf.maximum(stacked, 1e-12)), axis=-1)
-        inclusion = code_distribution.inclusion_probability(stacked, self.num_samples)
+        entropies, actives = [], []
+        for name, p in probs.items():  # decisions may differ in K and M (SearchModel)
+            rows = tf.reshape(p, [-1, p.shape[-1]])
+            entropies.append(-tf.reduce_sum(rows * tf.math.log(tf.maximum(rows, 1e-12)), -1))
+            inclusion = code_distribution.inclusion_probability(
+                rows, self.decisions[name].num_samples)
+            actives.append(tf.reduce_sum(inclusion, axis=-1))
         first = next(iter(self.decisions.values()))
         return {
             "temperature": tf.convert_to_tensor(first.temperature_variable),
-            "alpha_entropy": tf.reduce_mean(entropy),
-            "active_ops": tf.reduce_mean(tf.reduce_sum(inclusion, axis=-1)),
+            "alpha_entropy": tf.reduce_mean(tf.concat(entropies, 0)),
+            "active_ops": tf.reduce_mean(tf.concat(actives, 0)),
             **self.extra_statistics(probs),
         }
 

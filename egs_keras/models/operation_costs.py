@@ -25,30 +25,22 @@ the recurrent cell. Measures (`MEASURES`):
 
 import json
 import pathlib
-import statistics
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from egs_keras import _validation
+from egs_keras import cost_measures
 from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.layers import highway_cell
 from egs_keras.layers import operations
-from egs_keras.models import complexity
 from egs_keras.models.search_network import CELL_TYPES
 from egs_keras.models.search_network import cell_plan
 
-MEASURES = ("latency", "parameters", "multiply_adds")
+MEASURES = cost_measures.MEASURES
+measure_latency = cost_measures.measure_latency  # a module name, so tests can count calls
 CNN_PRIMITIVES = search_space.CNN_PRIMITIVES
 TABLE_FORMAT = 1
-
-
-def check_measure(measure, name="op_costs"):
-    if measure not in MEASURES:
-        raise _validation.invalid(name, f"one of {list(MEASURES)}", measure)
-    return measure
 
 
 class LatencyTable:
@@ -99,42 +91,6 @@ def _key(kind, op, shape, stride, device):
     return (str(kind), str(op), tuple(int(d) for d in shape), int(stride), str(device))
 
 
-def measure_latency(function, variables, input_shape, warmup=3, repeats=15, device=None):
-    """Median milliseconds of `function(x)` forward + backward (the gradients of the sum of
-    its output with respect to `x` and `variables`), for `x` of `input_shape`, after
-    `warmup` runs; the time of the same harness around `tf.identity` is subtracted. At least
-    `MIN_LATENCY_MS`: on a loaded machine a tiny operation can time below the harness, and
-    an operation that does work must never look as free as `none`."""
-
-    def timed(forward, weights):
-        @tf.function
-        def step(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(forward(x))
-            return tape.gradient(loss, [x, *weights])
-
-        with tf.device(device):
-            x = tf.random.stateless_normal(input_shape, seed=[0, 0])
-            times = []
-            for run in range(warmup + repeats):
-                start = time.perf_counter()
-                outputs = step(x)
-                _ = [t.numpy() for t in outputs[:1]]
-                if run >= warmup:
-                    times.append(time.perf_counter() - start)
-        return statistics.median(times) * 1e3
-
-    baseline = (tuple(input_shape), device)
-    if baseline not in _HARNESS_MS:
-        _HARNESS_MS[baseline] = timed(tf.identity, [])
-    return max(timed(function, variables) - _HARNESS_MS[baseline], MIN_LATENCY_MS)
-
-
-MIN_LATENCY_MS = 1e-3  # 1 µs: the table's resolution is 0.1 µs
-_HARNESS_MS = {}
-
-
 def default_device(strategy=None):
     """The device a run's operations execute on: the first of `strategy`'s devices (without
     a strategy, where TensorFlow places them: the first GPU, else the CPU)."""
@@ -158,7 +114,7 @@ def cnn_edge_costs(primitives, measure, *, image_shape, filters, num_cells, num_
     operation k on edge e summed over the search network's cells of that type (`measure` as
     in the module docstring; `batch_size` is the per-replica batch; `table` a
     `LatencyTable`, in memory by default)."""
-    check_measure(measure)
+    cost_measures.check_measure(measure)
     primitives = operations.check_operation_names(primitives)
     table = table or LatencyTable()
     device = device or default_device()
@@ -196,7 +152,7 @@ def _cnn_operation_cost(name, shape, stride, measure, device, table):
     op.build(shape)
     if measure == "parameters":
         return float(sum(np.prod(w.shape) for w in op.trainable_weights))
-    return float(complexity.count_function_multiply_adds(
+    return float(cost_measures.count_function_multiply_adds(
         lambda x: op(x, training=False), (1, *shape[1:])))
 
 
@@ -205,7 +161,7 @@ def rnn_edge_costs(primitives, measure, *, units, num_edges, batch_size, device=
     """{"recurrent": costs}, `[num_edges, K]`: the cost of activation k on an edge of the
     recurrent search cell, i.e. of the highway s + σ(c̃) ⊙ (f_k(g) − s) with [c̃, g] = s·W
     for a `[batch_size, units]` state (the same on every edge; `none` costs 0)."""
-    check_measure(measure)
+    cost_measures.check_measure(measure)
     primitives = highway_cell.check_activation_names(primitives)
     table = table or LatencyTable()
     device = device or default_device()
@@ -231,7 +187,7 @@ def _rnn_activation_cost(name, units, batch_size, measure, device, table):
 
     if measure == "multiply_adds":
         kernel = tf.zeros([units, 2 * units])
-        return float(complexity.count_function_multiply_adds(edge(kernel), (1, units)))
+        return float(cost_measures.count_function_multiply_adds(edge(kernel), (1, units)))
 
     def run():
         with tf.device(device):

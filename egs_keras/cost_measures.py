@@ -1,0 +1,97 @@
+"""What a function or a layer costs: the measures of the resource prior.
+
+* "latency": milliseconds of one forward + backward pass (gradients for the input and the
+  weights, as in a training step), the median of repeated runs after warm-up, minus the same
+  harness around no operation (`measure_latency`);
+* "parameters": trainable weights (`count_parameters`);
+* "multiply_adds": multiply-adds of the convolutions and matrix products of one forward pass
+  on one example, read from the traced graph (`count_function_multiply_adds`).
+
+>>> dense = keras.layers.Dense(4)
+>>> dense.build((None, 8))
+>>> count_parameters(dense), count_function_multiply_adds(dense, (1, 8))
+(36, 32)
+"""
+
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from egs_keras import _validation
+
+MEASURES = ("latency", "parameters", "multiply_adds")
+
+
+def check_measure(measure, name="op_costs"):
+    if measure not in MEASURES:
+        raise _validation.invalid(name, f"one of {list(MEASURES)}", measure)
+    return measure
+
+
+def count_parameters(layer):
+    """The number of trainable weights of a built layer."""
+    return int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+
+
+def measure_latency(function, variables, input_shape, warmup=3, repeats=15, device=None):
+    """Median milliseconds of `function(x)` forward + backward (the gradients of the sum of
+    its output with respect to `x` and `variables`), for `x` of `input_shape`, after
+    `warmup` runs; the time of the same harness around `tf.identity` is subtracted. At least
+    `MIN_LATENCY_MS`: on a loaded machine a tiny operation can time below the harness, and
+    an operation that does work must never look as free as `none`."""
+
+    def timed(forward, weights):
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(forward(x))
+            return tape.gradient(loss, [x, *weights])
+
+        with tf.device(device):
+            x = tf.random.stateless_normal(input_shape, seed=[0, 0])
+            times = []
+            for run in range(warmup + repeats):
+                start = time.perf_counter()
+                outputs = step(x)
+                _ = [t.numpy() for t in outputs[:1]]
+                if run >= warmup:
+                    times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e3
+
+    baseline = (tuple(input_shape), device)
+    if baseline not in _HARNESS_MS:
+        _HARNESS_MS[baseline] = timed(tf.identity, [])
+    return max(timed(function, variables) - _HARNESS_MS[baseline], MIN_LATENCY_MS)
+
+
+MIN_LATENCY_MS = 1e-3  # 1 µs: the table's resolution is 0.1 µs
+_HARNESS_MS = {}
+
+
+def count_function_multiply_adds(function, input_shape):
+    """Multiply-adds of the convolutions and matrix products of `function(x)` for a float32
+    `x` of the (fully defined) `input_shape`."""
+    traced = tf.function(function).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
+    return sum(_multiply_adds(op) for op in traced.graph.get_operations())
+
+
+def _multiply_adds(op):
+    if op.type in ("Conv2D", "DepthwiseConv2dNative"):
+        output = op.outputs[0].shape
+        kernel = op.inputs[1].shape
+        if not output.is_fully_defined() or not kernel.is_fully_defined():
+            return 0
+        per_output = int(np.prod(kernel[:3])) if op.type == "Conv2D" else int(
+            np.prod(kernel[:2]))
+        return int(np.prod(output)) * per_output
+    if op.type in ("MatMul", "BatchMatMulV2"):
+        output, left = op.outputs[0].shape, op.inputs[0].shape
+        if not output.is_fully_defined() or not left.is_fully_defined():
+            return 0
+        transpose = op.get_attr("transpose_a") if op.type == "MatMul" else op.get_attr("adj_x")
+        inner = left[-2] if transpose else left[-1]
+        return int(np.prod(output)) * int(inner)
+    return 0

@@ -1,0 +1,178 @@
+"""`SearchModel`: architecture search on any Keras graph with EGS decisions in it, and its
+derivation to a plain Keras model.
+
+Build a Functional model as usual, with `EGSChoice` blocks (or any `EnsembleGumbelSoftmax`
+owning logits, e.g. of `EGSCell`s) where the architecture is open, and make it a
+`SearchModel` instead of a `keras.Model`:
+
+>>> inputs = keras.Input((16, 16, 3))
+>>> x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+>>> x = EGSChoice([keras.layers.Conv2D(8, k, padding="same", name=f"conv{k}")
+...                for k in (3, 5, 7)], name="kernel")(x)
+>>> outputs = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))
+>>> model = SearchModel(inputs, outputs)
+>>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+>>> model.fit(images, labels)                                        # doctest: +SKIP
+>>> model.architecture()                                             # doctest: +SKIP
+{'kernel': ['conv5']}
+>>> plain = model.derive()          # a keras.Model without EGS layers, weights inherited
+
+`fit` trains the network weights with `optimizer` and the decisions' logits α with
+`arch_optimizer`, jointly (the paper) or bilevel (DARTS' first order, on
+`((x_train, y_train), (x_val, y_val))` batches); the architecture statistics
+(`temperature`, `alpha_entropy`, `active_ops`) are logged every step; `TemperatureScheduler`
+anneals every decision; `tf.distribute` works as for the DARTS search networks.
+"""
+
+import keras
+
+from egs_keras import _validation
+from egs_keras import record_files
+from egs_keras.layers.egs_choice import EGSChoice
+from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
+from egs_keras.models.architecture_search import ArchitectureSearch
+from egs_keras.models.architecture_search import check_search_mode
+
+WEIGHTS = ("inherit", "reinitialize")
+
+
+@keras.saving.register_keras_serializable(package="egs_keras")
+class SearchModel(ArchitectureSearch, keras.Model):
+    """A Functional model whose EGS decisions are searched by `fit` (see the module doc).
+
+    Args:
+        inputs, outputs: as for `keras.Model(inputs, outputs)`.
+        search_mode: "joint" (one pass updates weights and α) or "bilevel".
+        **kwargs: `name` and the other `keras.Model` arguments.
+    """
+
+    def __init__(self, *args, search_mode="joint", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.search_mode = check_search_mode(search_mode)
+        self.decisions = find_decisions(self)
+        if not self.decisions:
+            raise ValueError(
+                f"Received a model {self.name!r} without any EGS decision, expected at least "
+                "one `EGSChoice` (or an `EnsembleGumbelSoftmax` owning logits) in its graph: "
+                "there is no architecture to search. Put an EGSChoice where the architecture "
+                "is open, or train the model as a plain `keras.Model`.")
+
+    def get_config(self):
+        config = super().get_config()
+        config["search_mode"] = self.search_mode
+        return config
+
+    @property
+    def choices(self):
+        """The `EGSChoice` layers of the graph, nested ones included, by name."""
+        choices = {}
+        for layer in _all_layers(self):
+            if isinstance(layer, EGSChoice):
+                if layer.name in choices and choices[layer.name] is not layer:
+                    raise ValueError(
+                        f"Received two choices named {layer.name!r}, expected distinct names: "
+                        "they key `architecture()`. Pass `name=` to each EGSChoice.")
+                choices[layer.name] = layer
+        return choices
+
+    def architecture(self):
+        """{choice name: [names of the candidates in its most probable code]}."""
+        return {name: [choice.candidates[k].name for k in choice.chosen()]
+                for name, choice in self.choices.items()}
+
+    def save_architecture(self, path):
+        """Writes `architecture()` as JSON to `path` (atomically); returns the path."""
+        return record_files.write_json(path, self.architecture())
+
+    def save(self, filepath, *args, **kwargs):
+        """Keras `save`, plus the architecture as JSON beside a `.keras` file
+        (`model.keras` → `model.architecture.json`)."""
+        super().save(filepath, *args, **kwargs)
+        if str(filepath).endswith(".keras"):
+            self.save_architecture(str(filepath)[:-len(".keras")] + ".architecture.json")
+
+    def genotype(self, *args, **kwargs):
+        raise NotImplementedError(
+            "A SearchModel has no DARTS genotype: call `architecture()` for the chosen "
+            "candidates and `derive()` for the model they make.")
+
+    def derive(self, weights="inherit"):
+        """A plain `keras.Model` without EGS layers: each `EGSChoice` replaced by its chosen
+        candidate (or, when the most probable code has several, a sub-model adding them, or
+        averaging them for `reduction="mean"`). `weights="inherit"` copies every weight
+        (the search's training carries over; in inference the derived model computes what
+        this one does), "reinitialize" leaves the fresh initial weights for retraining."""
+        if weights not in WEIGHTS:
+            raise _validation.invalid("weights", f"one of {list(WEIGHTS)}", weights)
+        if not self.built:
+            raise ValueError(f"Received an unbuilt model {self.name!r}; derive() needs it "
+                             "built. Call the model on a batch (or build it) first.")
+        copies = []
+
+        def clone(layer):
+            if isinstance(layer, EGSChoice):
+                return _chosen_block(layer, clone_any)
+            inside = [inner.name for inner in layer._flatten_layers(recursive=True)
+                      if isinstance(inner, (EGSChoice, EnsembleGumbelSoftmax))]
+            if inside:
+                raise ValueError(
+                    f"Received layer {layer.name!r} holding the EGS layers {inside} outside an "
+                    "EGSChoice of a Functional or Sequential graph, expected none: derive() "
+                    "rebuilds those graphs with each EGSChoice replaced, and cannot look "
+                    "inside other layers. Build that part as a Functional or Sequential "
+                    "model, or derive DARTS cells with `genotype()` of their search networks.")
+            new = layer.__class__.from_config(layer.get_config())
+            copies.append((new, layer))
+            return new
+
+        def clone_any(layer):
+            if isinstance(layer, (keras.Sequential, keras.Model)) and _is_graph(layer):
+                return keras.models.clone_model(layer, clone_function=clone, recursive=True)
+            return clone(layer)
+
+        derived = keras.models.clone_model(keras.Model(self.inputs, self.outputs),
+                                           clone_function=clone, recursive=True)
+        derived = keras.Model(derived.inputs, derived.outputs, name=f"{self.name}_derived")
+        if weights == "inherit":
+            for new, old in copies:
+                new.set_weights(old.get_weights())
+        return derived
+
+
+def find_decisions(model):
+    """{name: EnsembleGumbelSoftmax owning logits} of every decision in `model`'s layers."""
+    decisions, seen = {}, set()
+    for layer in _all_layers(model):
+        if isinstance(layer, EnsembleGumbelSoftmax) and layer.logits_shape is not None:
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            name, n = layer.name, 1
+            while name in decisions:
+                n += 1
+                name = f"{layer.name}_{n}"
+            decisions[name] = layer
+    return decisions
+
+
+def _all_layers(model):
+    # Keras' own recursive walk (private, stable since Keras 2): every nested layer once.
+    return model._flatten_layers(include_self=False, recursive=True)
+
+
+def _is_graph(model):
+    """A Sequential or Functional model (clone_model rebuilds those), not a subclassed one."""
+    return isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph")
+
+
+def _chosen_block(choice, clone):
+    """What replaces `choice` in the derived model: its chosen candidates, cloned."""
+    chosen = [clone(choice.candidates[k]) for k in choice.chosen()]
+    if len(chosen) == 1:
+        return chosen[0]
+    inputs = keras.Input(batch_shape=choice.input_shape_)
+    outputs = keras.layers.Add()([candidate(inputs) for candidate in chosen])
+    if choice.reduction == "mean":
+        outputs = keras.layers.Rescaling(1.0 / len(chosen))(outputs)
+    return keras.Model(inputs, outputs, name=choice.name)
+
