@@ -54,6 +54,7 @@ setuptools.setup(
         "egs-count=trainers.count:run_main",
         "egs-tune=trainers.tune:run_main",
         "egs-compare=trainers.compare:run_main",
+        "egs-mobilenet=trainers.mobilenet:run_main",
     ]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -103,7 +103,10 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
     """Writes `model` as a SavedModel to `<export_base>/<version>/` and returns that path.
 
     Args:
-        model: a Keras classifier with an `image_shape` attribute (the evaluation network).
+        model: a Keras image classifier: the evaluation network, a model `derive()`d from a
+            `SearchModel`, or any model taking `[N, H, W, C]` float images (its
+            `image_shape` attribute, else its input shape) and returning `[N, classes]`
+            logits.
         export_base: the directory TF Serving watches.
         dataset: name of the data set the model was trained on (`egs_keras.data.DATASETS`);
             its evaluation preprocessing goes into `serving_bytes`.
@@ -114,13 +117,13 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
         warmup: write `assets.extra/tf_serving_warmup_requests` (one request per signature).
     """
     spec = image_datasets.get_dataset(dataset)
-    image_shape = tuple(model.image_shape)
+    image_shape, num_classes = classifier_shapes(model)
     height, width, channels = image_shape
     if height != width:
         raise ValueError(f"Received a model for {height}×{width} images; export supports "
                          "square inputs, as the data pipelines produce.")
     target = version_directory(export_base, version)
-    top_k = min(int(top_k), model.num_classes)
+    top_k = min(int(top_k), num_classes)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -151,6 +154,25 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     return write_versioned(archive, target, extra_files,
                            warmup_records.classifier_inputs(image_shape) if warmup else None)
+
+
+def classifier_shapes(model):
+    """((height, width, channels), number of classes) of an image classifier (see
+    `export_classifier`); a clear error for a model of another kind."""
+    image_shape = getattr(model, "image_shape", None)
+    num_classes = getattr(model, "num_classes", None)
+    try:
+        image_shape = tuple(image_shape or model.inputs[0].shape[1:])
+        num_classes = int(num_classes or model.outputs[0].shape[-1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        image_shape = None
+    if (image_shape is None or len(image_shape) != 3 or None in image_shape
+            or len(getattr(model, "inputs", None) or [None]) != 1):
+        raise ValueError(
+            f"Received model {model.name!r}, expected an image classifier with one input of "
+            "a known shape (height, width, channels) and `[N, classes]` logits (e.g. built "
+            "on `keras.Input((32, 32, 3))`). Give the model a fixed input shape.")
+    return image_shape, num_classes
 
 
 def version_directory(export_base, version=None):

@@ -96,14 +96,17 @@ class SearchModel(ArchitectureSearch, keras.Model):
             "A SearchModel has no DARTS genotype: call `architecture()` for the chosen "
             "candidates and `derive()` for the model they make.")
 
-    def derive(self, weights="inherit"):
+    def derive(self, weights="inherit", architecture=None):
         """A plain `keras.Model` without EGS layers: each `EGSChoice` replaced by its chosen
         candidate (or, when the most probable code has several, a sub-model adding them, or
         averaging them for `reduction="mean"`). `weights="inherit"` copies every weight
         (the search's training carries over; in inference the derived model computes what
-        this one does), "reinitialize" leaves the fresh initial weights for retraining."""
+        this one does), "reinitialize" leaves the fresh initial weights for retraining.
+        `architecture`: {choice name: [candidate names]} to build instead of the searched
+        one (e.g. baselines: the largest candidates, random ones), for every choice."""
         if weights not in WEIGHTS:
             raise _validation.invalid("weights", f"one of {list(WEIGHTS)}", weights)
+        chosen = _architecture_indices(self.choices, architecture)
         if not self.built:
             raise ValueError(f"Received an unbuilt model {self.name!r}; derive() needs it "
                              "built. Call the model on a batch (or build it) first.")
@@ -111,7 +114,7 @@ class SearchModel(ArchitectureSearch, keras.Model):
 
         def clone(layer):
             if isinstance(layer, EGSChoice):
-                return _chosen_block(layer, clone_any)
+                return _chosen_block(layer, chosen[layer.name], clone_any)
             inside = [inner.name for inner in layer._flatten_layers(recursive=True)
                       if isinstance(inner, (EGSChoice, EnsembleGumbelSoftmax))]
             if inside:
@@ -137,6 +140,25 @@ class SearchModel(ArchitectureSearch, keras.Model):
             for new, old in copies:
                 new.set_weights(old.get_weights())
         return derived
+
+
+def _architecture_indices(choices, architecture):
+    """{choice name: candidate indices} of `architecture` (names), checked against the
+    choices; None: the most probable codes."""
+    if architecture is None:
+        return {name: choice.chosen() for name, choice in choices.items()}
+    if not isinstance(architecture, dict) or set(architecture) != set(choices):
+        raise _validation.invalid(
+            "architecture", f"a dict with one entry per choice, {sorted(choices)}",
+            architecture)
+    indices = {}
+    for name, picked in architecture.items():
+        names = choices[name].candidate_names
+        if isinstance(picked, str) or not picked or any(p not in names for p in picked):
+            raise _validation.invalid(f"architecture[{name!r}]",
+                                      f"a non-empty list of names from {names}", picked)
+        indices[name] = sorted({names.index(p) for p in picked})
+    return indices
 
 
 def find_decisions(model):
@@ -165,9 +187,9 @@ def _is_graph(model):
     return isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph")
 
 
-def _chosen_block(choice, clone):
-    """What replaces `choice` in the derived model: its chosen candidates, cloned."""
-    chosen = [clone(choice.candidates[k]) for k in choice.chosen()]
+def _chosen_block(choice, indices, clone):
+    """What replaces `choice` in the derived model: its candidates `indices`, cloned."""
+    chosen = [clone(choice.candidates[k]) for k in indices]
     if len(chosen) == 1:
         return chosen[0]
     inputs = keras.Input(batch_shape=choice.input_shape_)
