@@ -11,7 +11,9 @@ from egs_keras import ops
 from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras import training
+from egs_keras.layers import EGSChoice
 from egs_keras.layers import EnsembleGumbelSoftmax
+from egs_keras.models import SearchModel
 from egs_keras.training import ExponentialAnnealing
 from egs_keras.training import LinearAnnealing
 from egs_keras.training import TemperatureScheduler
