@@ -104,17 +104,27 @@ def random_architecture(model, seed):
             for name, choice in model.choices.items()}
 
 
-def inference_latency_ms(model, image_shape, batch_size, repeats=30):
-    """Median milliseconds of one compiled inference of `batch_size` images, after warm-up."""
-    forward = tf.function(lambda x: model(x, training=False))
+def inference_latencies_ms(models, image_shape, batch_size, rounds=7, repeats=20):
+    """{name: median milliseconds of one compiled inference of `batch_size` images} for
+    {name: model}, measured side by side: in each round every model runs `repeats` times
+    (after warm-up), so that a machine busier in one moment does not favour one model; the
+    median over the rounds' medians."""
     x = tf.random.stateless_normal([batch_size, *image_shape], seed=[0, 0])
-    times = []
-    for run in range(repeats + 5):
-        start = time.perf_counter()
-        forward(x).numpy()
-        if run >= 5:
-            times.append(time.perf_counter() - start)
-    return round(statistics.median(times) * 1e3, 3)
+    forwards = {name: tf.function(lambda x, m=model: m(x, training=False))
+                for name, model in models.items()}
+    for forward in forwards.values():
+        for _ in range(5):
+            forward(x).numpy()
+    medians = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, forward in forwards.items():
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                forward(x).numpy()
+                times.append(time.perf_counter() - start)
+            medians[name].append(statistics.median(times))
+    return {name: round(statistics.median(m) * 1e3, 3) for name, m in medians.items()}
 
 
 def _loss():
@@ -163,10 +173,8 @@ def train_and_score(config, model, spec, image_size, train, test):
     evaluation = model.evaluate(image_datasets.evaluation_batches(test, spec, image_size,
                                                                   section.batch_size),
                                 verbose=0, return_dict=True)
-    shape = tuple(model.inputs[0].shape[1:])
     return {"test_accuracy": round(float(evaluation["accuracy"]), 4),
             "parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-            "latency_ms": inference_latency_ms(model, shape, config.latency_batch_size),
             "train_seconds": round(seconds, 1)}
 
 
@@ -211,5 +219,11 @@ def run(config, workdir):
                     extra_files={"architecture.json": json.dumps(architecture, indent=2)}))
             derived.save(workdir / f"{name}.keras")
             record_files.write_json(stage, results[name])
+        networks = {name: keras.models.load_model(workdir / f"{name}.keras")
+                    for name in candidates}
+        latencies = inference_latencies_ms(networks, (image_size, image_size, spec.channels),
+                                           config.latency_batch_size)
+        for name, latency in latencies.items():
+            results[name]["latency_ms"] = latency
         record_files.write_json(results_path, results)
         return results
