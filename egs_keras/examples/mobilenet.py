@@ -207,7 +207,7 @@ def run(config, workdir):
                       "random": random_architecture(model, config.seed)}
         for name, architecture in candidates.items():
             stage = workdir / f"stage_{name}.json"
-            if stage.exists():
+            if stage.exists() and (workdir / f"{name}.keras").exists():
                 results[name] = record_files.read_json(stage, f"the {name} network's scores")
                 continue
             keras.utils.set_random_seed(config.seed)
