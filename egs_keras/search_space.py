@@ -255,12 +255,17 @@ def load_genotype(reference):
 
 
 def cnn_genotype(genotype):
-    """`genotype` (a `Genotype` or its `to_dict()`) as a `Genotype` of kind "cnn"; a
-    ValueError otherwise (the networks built from CNN cells call it)."""
+    """`genotype` as a `Genotype` of kind "cnn": a `Genotype`, its `to_dict()`, or what
+    `load_genotype` takes (a JSON path, a published name such as "darts_v2"); a ValueError
+    otherwise (the networks built from CNN cells call it, so they take all of these)."""
     if isinstance(genotype, dict):
         genotype = Genotype.from_dict(genotype)
+    elif isinstance(genotype, (str, pathlib.PurePath)):
+        genotype = load_genotype(genotype)
     if not isinstance(genotype, Genotype) or genotype.kind != "cnn":
-        raise _validation.invalid("genotype", "a CNN Genotype or its dict", genotype)
+        raise _validation.invalid(
+            "genotype", 'a CNN genotype: a Genotype, its dict, a JSON path or a published '
+            'name such as "darts_v2"', genotype)
     return genotype
 
 

@@ -249,3 +249,15 @@ def test_random_genotypes_are_valid_and_reproducible():
     assert rnn.kind == "rnn" and len(rnn.cells["recurrent"].nodes) == 8
     with pytest.raises(ValueError, match="num_samples"):
         search_space.random_genotype(9)
+
+
+def test_the_cnn_networks_take_a_genotype_by_name_path_dict_or_object(tmp_path):
+    published = search_space.published_genotype("darts_v2")
+    published.save(tmp_path / "cells.json")
+    for reference in ("darts_v2", tmp_path / "cells.json", str(tmp_path / "cells.json"),
+                      published.to_dict(), published):
+        assert search_space.cnn_genotype(reference) == published
+    with pytest.raises(ValueError, match='a CNN genotype.*"darts_v2"'):
+        search_space.cnn_genotype("darts_rnn_v2")
+    with pytest.raises(ValueError, match="no such file"):
+        search_space.cnn_genotype(tmp_path / "missing.json")

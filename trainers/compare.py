@@ -8,7 +8,6 @@ table (mean ± std, every seed) and writes comparison.md, comparison.json and co
 Resumable: the same command continues where it stopped.
 """
 
-from absl import app
 from absl import flags
 
 from egs_keras.tuning import seeds
@@ -34,7 +33,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ describe, without training.
 
 import json
 
-from absl import app
 from absl import flags
 
 from egs_keras.training import train_run
@@ -28,7 +27,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":

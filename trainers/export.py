@@ -4,7 +4,6 @@
     egs-export --workdir=runs/train --checkpoint=runs/train/checkpoints/ckpt-5
 """
 
-from absl import app
 from absl import flags
 
 from egs_keras.training import export_run
@@ -34,7 +33,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":

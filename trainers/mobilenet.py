@@ -11,7 +11,6 @@ and the SavedModel in export/<version>/.
 
 import json
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -31,7 +30,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":

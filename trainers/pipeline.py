@@ -6,7 +6,6 @@ SavedModel, all in one work directory. Interrupted, the same command resumes.
 
 import json
 
-from absl import app
 from absl import flags
 
 from egs_keras.training import pipeline
@@ -31,7 +30,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@
 Writes <workdir>/genotype.json, <workdir>/cells/*.png, history.csv, logs/ and checkpoints/.
 """
 
-from absl import app
 from absl import flags
 
 from egs_keras.training import search_run
@@ -28,7 +27,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """Start-up of the trainers: no positional arguments; warnings and errors only (and no TFDS
 progress bars) unless --verbosity (or -v) is given, Keras' progress lines carry the rest;
-under `bazel run`, relative paths (--workdir, data directories) are the caller's."""
+under `bazel run`, relative paths (--workdir, data directories) are the caller's.
+
+Each trainer ends with `startup.run(main)`, and its `main` begins with `startup.begin(argv)`;
+importing a trainer does nothing else.
+"""
 
 import os
 
@@ -11,10 +15,14 @@ from absl import logging
 
 from egs_keras.training import strategies
 
-# `bazel run` starts binaries in their runfiles tree; go back to the caller's directory before
-# the flags are parsed, so that --config, --workdir and data paths mean what the caller typed.
-if "BUILD_WORKING_DIRECTORY" in os.environ:
-    os.chdir(os.environ["BUILD_WORKING_DIRECTORY"])
+
+def run(main):
+    """`app.run(main)` for a trainer. `bazel run` starts binaries in their runfiles tree; this
+    first goes back to the caller's directory, before the flags are parsed, so that --config,
+    --workdir and data paths mean what the caller typed."""
+    if "BUILD_WORKING_DIRECTORY" in os.environ:
+        os.chdir(os.environ["BUILD_WORKING_DIRECTORY"])
+    app.run(main)
 
 
 def begin(argv):

@@ -7,7 +7,6 @@ its test accuracy.
 
 import json
 
-from absl import app
 from absl import flags
 
 from egs_keras.training import train_run
@@ -32,7 +31,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":

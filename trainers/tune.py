@@ -12,7 +12,6 @@ Every candidate is retrained for --epochs epochs and scored on validation data.
 
 import json
 
-from absl import app
 from absl import flags
 
 from egs_keras.tuning import random_search
@@ -60,7 +59,7 @@ def main(argv):
 
 
 def run_main():
-    app.run(main)
+    startup.run(main)
 
 
 if __name__ == "__main__":
