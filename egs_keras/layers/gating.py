@@ -28,9 +28,7 @@ numbers): a dead stateful op silently corrupts the function's results (seen: emp
 import keras
 import tensorflow as tf
 
-# The tape's recording API: the only way to give ops a gradient without `tf.custom_gradient`,
-# whose `IdentityN` over all inputs and outputs would make live tensors dead.
-from tensorflow.python.eager import record
+from egs_keras._compat import record  # the tape's recording API (see _compat)
 
 
 def gate(tensor, pred):

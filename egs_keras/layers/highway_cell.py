@@ -13,12 +13,12 @@ per sequence that every time step reuses (Keras' `DropoutRNNCell` caches them).
 import keras
 import tensorflow as tf
 
-# Not exported by Keras 3, but `keras.layers.RNN` recognises cells by this class: it creates
-# their dropout masks before the time loop and calls `reset_dropout_mask` after it.
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
-
 from egs_keras import _validation
 from egs_keras import search_space
+
+# Not exported by Keras 3, but `keras.layers.RNN` recognises cells by this class: it creates
+# their dropout masks before the time loop and calls `reset_dropout_mask` after it.
+from egs_keras._compat import DropoutRNNCell
 
 
 def _identity(x):

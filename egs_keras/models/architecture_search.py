@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras import optimizers
 from egs_keras import search_space
@@ -27,14 +28,6 @@ from egs_keras.models.replica_steps import synchronized_gradients
 from egs_keras.ops import code_distribution
 
 SEARCH_MODES = ("joint", "bilevel")
-
-try:  # Keras traces a whole network once just to learn its output shape; we know it.
-    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
-except ImportError:  # pragma: no cover - other Keras versions: pay for the extra trace
-
-    def in_symbolic_scope():
-        return False
-
 
 def check_search_mode(search_mode):
     if search_mode not in SEARCH_MODES:
@@ -114,7 +107,7 @@ class ArchitectureSearch:
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
             if stream == "train":
-                self._loss_tracker.update_state(global_loss(loss),
+                _compat.loss_tracker(self).update_state(global_loss(loss),
                                                 sample_weight=tf.shape(x)[0])
             loss = scaler.scale_loss(loss)
         pairs = list(zip(tape.gradient(loss, variables), variables, strict=True))

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras.layers import operations
@@ -167,7 +168,7 @@ class EvaluationNetwork(keras.Model):
             if auxiliary is not None:  # (this model adds no layer losses to count twice)
                 loss += self.auxiliary_weight * self.compute_loss(
                     x=x, y=y, y_pred=auxiliary, sample_weight=sample_weight, training=True)
-            self._loss_tracker.update_state(replica_steps.global_loss(loss),
+            _compat.loss_tracker(self).update_state(replica_steps.global_loss(loss),
                                             sample_weight=tf.shape(x)[0])
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables

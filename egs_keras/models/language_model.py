@@ -4,12 +4,13 @@
 import keras
 import tensorflow as tf
 
+from egs_keras import _compat
 from egs_keras import _validation
+from egs_keras._compat import in_symbolic_scope
 from egs_keras.layers import highway_cell
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
-from egs_keras.models.architecture_search import in_symbolic_scope
 from egs_keras.models.replica_steps import global_loss
 from egs_keras.models.replica_steps import synchronized_gradients
 
@@ -228,7 +229,8 @@ class RecurrentLanguageModel(keras.Model):
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
-            self._loss_tracker.update_state(global_loss(loss), sample_weight=tf.shape(x)[0])
+            _compat.loss_tracker(self).update_state(global_loss(loss),
+                                                    sample_weight=tf.shape(x)[0])
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         pairs = list(zip(tape.gradient(scaled, variables), variables, strict=True))

@@ -26,6 +26,7 @@ anneals every decision; `tf.distribute` works as for the DARTS search networks.
 
 import keras
 
+from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras import record_files
 from egs_keras.layers.egs_choice import EGSChoice
@@ -66,7 +67,7 @@ class SearchModel(ArchitectureSearch, keras.Model):
     def choices(self):
         """The `EGSChoice` layers of the graph, nested ones included, by name."""
         choices = {}
-        for layer in _all_layers(self):
+        for layer in _compat.flatten_layers(self):
             if isinstance(layer, EGSChoice):
                 if layer.name in choices and choices[layer.name] is not layer:
                     raise ValueError(
@@ -115,7 +116,7 @@ class SearchModel(ArchitectureSearch, keras.Model):
         def clone(layer):
             if isinstance(layer, EGSChoice):
                 return _chosen_block(layer, chosen[layer.name], clone_any)
-            inside = [inner.name for inner in layer._flatten_layers(recursive=True)
+            inside = [inner.name for inner in _compat.flatten_layers(layer, include_self=True)
                       if isinstance(inner, (EGSChoice, EnsembleGumbelSoftmax))]
             if inside:
                 raise ValueError(
@@ -129,7 +130,7 @@ class SearchModel(ArchitectureSearch, keras.Model):
             return new
 
         def clone_any(layer):
-            if isinstance(layer, (keras.Sequential, keras.Model)) and _is_graph(layer):
+            if isinstance(layer, (keras.Sequential, keras.Model)) and _compat.is_graph_model(layer):
                 return keras.models.clone_model(layer, clone_function=clone, recursive=True)
             return clone(layer)
 
@@ -164,7 +165,7 @@ def _architecture_indices(choices, architecture):
 def find_decisions(model):
     """{name: EnsembleGumbelSoftmax owning logits} of every decision in `model`'s layers."""
     decisions, seen = {}, set()
-    for layer in _all_layers(model):
+    for layer in _compat.flatten_layers(model):
         if isinstance(layer, EnsembleGumbelSoftmax) and layer.logits_shape is not None:
             if id(layer) in seen:
                 continue
@@ -175,16 +176,6 @@ def find_decisions(model):
                 name = f"{layer.name}_{n}"
             decisions[name] = layer
     return decisions
-
-
-def _all_layers(model):
-    # Keras' own recursive walk (private, stable since Keras 2): every nested layer once.
-    return model._flatten_layers(include_self=False, recursive=True)
-
-
-def _is_graph(model):
-    """A Sequential or Functional model (clone_model rebuilds those), not a subclassed one."""
-    return isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph")
 
 
 def _chosen_block(choice, indices, clone):

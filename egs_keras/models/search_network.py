@@ -6,12 +6,12 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
+from egs_keras._compat import in_symbolic_scope
 from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
 from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
-from egs_keras.models.architecture_search import in_symbolic_scope
 from egs_keras.ops import code_distribution
 
 CELL_TYPES = search_space.CELL_NAMES["cnn"]

@@ -14,6 +14,7 @@ import math
 
 import keras
 
+from egs_keras import _compat
 from egs_keras import _validation
 
 
@@ -121,7 +122,7 @@ class TemperatureScheduler(keras.callbacks.Callback):
         layers = self.layers
         if layers is None:
             layers = [
-                layer for layer in self.model._flatten_layers(include_self=False, recursive=True)
+                layer for layer in _compat.flatten_layers(self.model)
                 if hasattr(layer, "temperature_variable")
             ]
         layers = list(layers)
