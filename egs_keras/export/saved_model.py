@@ -41,17 +41,25 @@ def next_version(export_base):
     return max(versions, default=0) + 1
 
 
-def _checked_images(images, image_shape):
-    """`images` after in-graph checks of rank, size, batch and values."""
-    height, width, channels = image_shape
-    expected = f"float32 images of shape [N, {height}, {width}, {channels}] with N >= 1"
+def checked_images(images, channels, size=None, stride=1):
+    """`images` after in-graph checks of rank, channels, batch, values, and sides: `size`
+    (height, width) if given, else any positive multiples of `stride` (a segmenter's output
+    stride). A failed check is an `InvalidArgumentError` saying what was expected."""
+    sides = (f"{size[0]}, {size[1]}" if size else "H, W")
+    expected = f"float32 images of shape [N, {sides}, {channels}] with N >= 1"
+    if not size:
+        expected += f" and H, W positive multiples of the output stride {stride}"
     shape = tf.shape(images)
-    rank_ok = tf.equal(tf.size(shape), 4)
-    # Padded to rank 4 so the size comparison is defined for any rank (the rank check fails).
+    # Padded to rank 4 so the side comparisons are defined for any rank (the rank check fails).
     padded = tf.concat([shape, tf.zeros([4], tf.int32)], axis=0)[:4]
-    size_ok = tf.reduce_all(tf.equal(padded[1:], [height, width, channels]))
+    conditions = [tf.equal(tf.size(shape), 4), tf.equal(padded[3], channels)]
+    if size:
+        conditions += [tf.equal(padded[1], size[0]), tf.equal(padded[2], size[1])]
+    else:
+        conditions += [padded[1] > 0, padded[2] > 0, tf.equal(padded[1] % stride, 0),
+                       tf.equal(padded[2] % stride, 0)]
     checks = [
-        tf.debugging.Assert(tf.logical_and(rank_ok, size_ok),
+        tf.debugging.Assert(tf.reduce_all(tf.stack(conditions)),
                             [f"Expected {expected}; got shape", shape], summarize=8),
         tf.debugging.Assert(padded[0] > 0, [f"Expected {expected}; got an empty batch"]),
     ]
@@ -59,6 +67,15 @@ def _checked_images(images, image_shape):
         images = tf.identity(images)
     return tf.debugging.assert_all_finite(
         images, f"Expected {expected}; the images contain NaN or Inf values")
+
+
+def checked_bytes(image_bytes):
+    """`image_bytes` after checking in the graph that the batch is not empty."""
+    check = tf.debugging.assert_positive(
+        tf.size(image_bytes),
+        message="Expected a non-empty batch of encoded images; got an empty batch")
+    with tf.control_dependencies([check]):
+        return tf.identity(image_bytes)
 
 
 def decode_image_bytes(encoded, channels):
@@ -129,14 +146,11 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
     archive.track(model)
 
     def serve_images(images):
-        return _outputs(model(_checked_images(images, image_shape), training=False), top_k)
+        images = checked_images(images, channels, size=(height, width))
+        return _outputs(model(images, training=False), top_k)
 
     def serve_bytes(image_bytes):
-        count = tf.size(image_bytes)
-        check = tf.debugging.assert_positive(
-            count, message="Expected a non-empty batch of encoded images; got an empty batch")
-        with tf.control_dependencies([check]):
-            image_bytes = tf.identity(image_bytes)
+        image_bytes = checked_bytes(image_bytes)
 
         def decode(encoded):
             image = decode_image_bytes(encoded, channels)

@@ -28,22 +28,6 @@ from egs_keras.export import saved_model
 from egs_keras.export import warmup as warmup_records
 
 
-def _checked_images(images, channels, stride):
-    expected = (f"float32 images of shape [N, H, W, {channels}] with N >= 1 and H, W positive "
-                f"multiples of the output stride {stride}")
-    shape = tf.shape(images)
-    padded = tf.concat([shape, tf.zeros([4], tf.int32)], axis=0)[:4]
-    ok = tf.reduce_all(tf.stack([
-        tf.equal(tf.size(shape), 4), tf.equal(padded[3], channels), padded[0] > 0,
-        padded[1] > 0, padded[2] > 0, tf.equal(padded[1] % stride, 0),
-        tf.equal(padded[2] % stride, 0)]))
-    check = tf.debugging.Assert(ok, [f"Expected {expected}; got shape", shape], summarize=8)
-    with tf.control_dependencies([check]):
-        images = tf.identity(images)
-    return tf.debugging.assert_all_finite(
-        images, f"Expected {expected}; the images contain NaN or Inf values")
-
-
 def _outputs(logits):
     logits = saved_model.checked_outputs(logits)
     return {"logits": logits, "probabilities": tf.nn.softmax(logits),
@@ -76,14 +60,11 @@ def export_segmenter(model, export_base, dataset, version=None, extra_files=None
     archive.track(model)
 
     def serve_images(images):
-        return _outputs(model(_checked_images(images, channels, stride), training=False))
+        images = saved_model.checked_images(images, channels, stride=stride)
+        return _outputs(model(images, training=False))
 
     def serve_bytes(image_bytes):
-        check = tf.debugging.assert_positive(
-            tf.size(image_bytes),
-            message="Expected a non-empty batch of encoded images; got an empty batch")
-        with tf.control_dependencies([check]):
-            image_bytes = tf.identity(image_bytes)
+        image_bytes = saved_model.checked_bytes(image_bytes)
 
         def decode(encoded):
             return saved_model.decode_image_bytes(encoded, channels)
