@@ -1,7 +1,11 @@
-"""Shared pytest setup: quiet TensorFlow logs, deterministic numpy; `fresh_process`, a
-SavedModel's outputs computed by a new process that never imports egs_keras."""
+"""Shared pytest setup: quiet TensorFlow logs; the test tiers (every file outside the fast
+tier of tools/bazel/test_tiers.bzl is marked `slow`, so `pytest -m "not slow"` runs what
+Bazel's fast tier runs); `fresh_process`, a SavedModel's outputs computed by a new process
+that never imports egs_keras."""
 
+import ast
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -9,6 +13,23 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TIERS = pathlib.Path(__file__).parents[1] / "tools" / "bazel" / "test_tiers.bzl"
+
+
+def fast_tests():
+    """The fast tier's files (paths from the repository root), as Bazel's BUILD loads them."""
+    for node in ast.parse(TIERS.read_text()).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "FAST_TESTS":
+            return set(ast.literal_eval(node.value))
+    raise RuntimeError(f"{TIERS} defines no FAST_TESTS list")
+
+
+def pytest_collection_modifyitems(config, items):
+    fast, root = fast_tests(), pathlib.Path(config.rootpath)
+    for item in items:
+        if item.path.relative_to(root).as_posix() not in fast:
+            item.add_marker(pytest.mark.slow)
 
 _FRESH_PROCESS = """
 import sys

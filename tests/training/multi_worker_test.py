@@ -12,7 +12,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -79,7 +78,6 @@ def _assert_workers_agree(workdir):
         np.testing.assert_array_equal(value, worker[name], err_msg=name)
 
 
-@pytest.mark.slow
 def test_two_workers_search_then_train_in_step_and_only_the_chief_writes(tmp_path):
     search_dir, train_dir = tmp_path / "search", tmp_path / "train"
     _run_cluster("search", search_dir, tmp_path)
@@ -103,7 +101,6 @@ def test_two_workers_search_then_train_in_step_and_only_the_chief_writes(tmp_pat
     assert len(rows) == 2 and "val_accuracy" in rows[0]
 
 
-@pytest.mark.slow
 def test_a_worker_stopped_with_sigterm_saves_and_the_restarted_cluster_resumes(tmp_path):
     workdir = tmp_path / "train"
     flags = ("--genotype=darts_v2", "--config.train.epochs=3", "--config.train.batch_size=16")
