@@ -48,6 +48,10 @@ def test_training_loss_adds_the_weighted_auxiliary_loss():
 
 
 def test_drop_path_rate_rises_linearly_and_fit_trains():
+    # Seeded: after 16 steps the batch-norm moving statistics that evaluation uses are not
+    # settled, and some initialisations (2 of 6 tried) evaluate at 0.64-0.78 although the
+    # training loss is near 0.
+    keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 64)
     images = rng.normal(size=(64, 16, 16, 3)).astype("float32") + 2.0 * labels[:, None, None,

@@ -5,8 +5,10 @@ from ml_collections import config_flags  # noqa: F401  (the trainers' dependency
 
 from egs_keras.training import config as run_config
 
+# Configs of the examples (egs_keras/examples), read by their own binaries, not run configs.
+EXAMPLE_CONFIGS = {"mobilenet_digits": "egs-mobilenet"}
 CONFIGS = sorted(p for p in (pathlib.Path(__file__).parents[2] / "configs").glob("*.py")
-                 if not p.name.startswith("_"))
+                 if not p.name.startswith("_") and p.stem not in EXAMPLE_CONFIGS)
 
 
 def _load(path):
@@ -21,6 +23,14 @@ def test_every_shipped_config_is_valid_and_documented(path):
     text = path.read_text()
     assert text.startswith('"""') and ("egs-" in text)  # docstring with its command
     assert config.seed == 0
+
+
+@pytest.mark.parametrize("name, binary", sorted(EXAMPLE_CONFIGS.items()))
+def test_example_configs_load_and_name_their_binary(name, binary):
+    path = pathlib.Path(__file__).parents[2] / "configs" / f"{name}.py"
+    config = _load(path)
+    assert path.read_text().startswith('"""') and binary in path.read_text()
+    assert config.seed == 0 and config.data.name == "egs_digits"
 
 
 def test_paper_settings_are_the_defaults():
