@@ -264,7 +264,7 @@ def cnn_genotype(genotype):
         genotype = load_genotype(genotype)
     if not isinstance(genotype, Genotype) or genotype.kind != "cnn":
         raise _validation.invalid(
-            "genotype", 'a CNN genotype: a Genotype, its dict, a JSON path or a published '
+            "genotype", 'a CNN Genotype, its dict, a JSON path or a published '
             'name such as "darts_v2"', genotype)
     return genotype
 

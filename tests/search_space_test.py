@@ -257,7 +257,7 @@ def test_the_cnn_networks_take_a_genotype_by_name_path_dict_or_object(tmp_path):
     for reference in ("darts_v2", tmp_path / "cells.json", str(tmp_path / "cells.json"),
                       published.to_dict(), published):
         assert search_space.cnn_genotype(reference) == published
-    with pytest.raises(ValueError, match='a CNN genotype.*"darts_v2"'):
+    with pytest.raises(ValueError, match='a CNN Genotype.*"darts_v2"'):
         search_space.cnn_genotype("darts_rnn_v2")
     with pytest.raises(ValueError, match="no such file"):
         search_space.cnn_genotype(tmp_path / "missing.json")
