@@ -59,7 +59,7 @@ def test_the_same_config_draws_the_same_settings():
     assert first_settings(seed=5) == first_settings(seed=5) != first_settings()
 
 
-def test_the_space_follows_the_config():
+def test_the_space_follows_the_config(tmp_path):
     config = run_config.default_config()
     config.search.op_costs = ""  # no prior: nothing for λ to weigh
     space = settings_tuner.settings_space(config, max_samples=4)
@@ -68,4 +68,4 @@ def test_the_space_follows_the_config():
     config.search.op_costs = "parameters"
     assert "effectiveness_weight" in settings_tuner.settings_space(config).values
     with pytest.raises(ValueError, match="oracle"):
-        run_settings_search(config, "unused", 1, 1, oracle="grid")
+        run_settings_search(config, tmp_path / "tuner", 1, 1, oracle="grid")
