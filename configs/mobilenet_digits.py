@@ -6,8 +6,9 @@ Five searched blocks (kernel 3/5/7 × expansion 3/6, or skip where the shape all
 16×16, M = 1 under the measured-latency prior (λ = 0.5), 8 epochs of joint search on the
 train split; then the derived network, the network with every block at kernel 7 and
 expansion 6, and one with random blocks, each trained from scratch for 10 epochs and scored
-on the test split; the derived one is exported. No network, a few minutes on 2 CPU cores
-(README, "Search your own Keras model").
+on the test split; the derived one is exported. Weight decay is DARTS' coupled L2 (in the
+gradient), not Keras' decoupled `weight_decay` (egs_keras.optimizers). No network, a few
+minutes on 2 CPU cores (README, "Search your own Keras model").
 """
 
 import ml_collections

@@ -21,9 +21,9 @@ import statistics
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from egs_keras import cost_measures
 from egs_keras import optimizers
 from egs_keras import record_files
 from egs_keras.data import image_datasets
@@ -174,7 +174,7 @@ def train_and_score(config, model, spec, image_size, train, test):
                                                                   section.batch_size),
                                 verbose=0, return_dict=True)
     return {"test_accuracy": round(float(evaluation["accuracy"]), 4),
-            "parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+            "parameters": cost_measures.count_parameters(model),
             "train_seconds": round(seconds, 1)}
 
 

@@ -108,9 +108,6 @@ class SearchModel(ArchitectureSearch, keras.Model):
         if weights not in WEIGHTS:
             raise _validation.invalid("weights", f"one of {list(WEIGHTS)}", weights)
         chosen = _architecture_indices(self.choices, architecture)
-        if not self.built:
-            raise ValueError(f"Received an unbuilt model {self.name!r}; derive() needs it "
-                             "built. Call the model on a batch (or build it) first.")
         copies = []
 
         def clone(layer):
@@ -130,7 +127,7 @@ class SearchModel(ArchitectureSearch, keras.Model):
             return new
 
         def clone_any(layer):
-            if isinstance(layer, (keras.Sequential, keras.Model)) and _compat.is_graph_model(layer):
+            if isinstance(layer, keras.Model) and _compat.is_graph_model(layer):
                 return keras.models.clone_model(layer, clone_function=clone, recursive=True)
             return clone(layer)
 
@@ -164,12 +161,9 @@ def _architecture_indices(choices, architecture):
 
 def find_decisions(model):
     """{name: EnsembleGumbelSoftmax owning logits} of every decision in `model`'s layers."""
-    decisions, seen = {}, set()
-    for layer in _compat.flatten_layers(model):
+    decisions = {}
+    for layer in _compat.flatten_layers(model):  # each layer once, shared ones too
         if isinstance(layer, EnsembleGumbelSoftmax) and layer.logits_shape is not None:
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
             name, n = layer.name, 1
             while name in decisions:
                 n += 1
