@@ -22,6 +22,14 @@ class EGSCell(keras.layers.Layer):
     The cell owns no architecture logits: it takes the codes of its cell type, so all cells of
     one type share α (the search network owns one `EnsembleGumbelSoftmax` per type).
 
+    The kernels of the edges' operations are stacked: one variable per operation and kernel
+    holds that kernel for every edge (e.g. `4_sep_conv_3x3_depthwise_0` of shape
+    `[num_edges, 3, 3, filters, 1]`), read once per step and split among the edges. A DARTS
+    cell has 12 such variables instead of 168, which makes the training graph less than
+    half as large (optimizer updates, reads and captures are per variable): tracing, graph
+    set-up and memory follow. Each edge's kernels are initialised as before (He normal,
+    fan-in of one kernel). Operations without a functional form keep their own weights.
+
     Args:
         filters: channels of every node (the output has `(num_nodes − 3) · filters`).
         num_nodes: all nodes, as the paper counts them: 2 inputs + intermediate + 1 output
@@ -63,7 +71,7 @@ class EGSCell(keras.layers.Layer):
         self.edges = search_space.edges(self.num_intermediate)
         self.edge_ops = [
             EGSMixedOp(filters, 2 if self.reduction and i < 2 else 1, self.primitives, execution,
-                       renormalize, name=f"edge_{i}_{j}")
+                       renormalize, own_kernels=False, name=f"edge_{i}_{j}")
             for i, j in self.edges
         ]
         self.supports_jit = execution == "dense"
@@ -97,8 +105,22 @@ class EGSCell(keras.layers.Layer):
         self.preprocess0.build(shape0)
         self.preprocess1.build(shape1)
         node_shape = self.preprocess1.compute_output_shape(shape1)
-        for edge in self.edge_ops:
+        stacks = {}  # (k, kernel name) → [(edge index, shape)]
+        for e, edge in enumerate(self.edge_ops):
             edge.build(node_shape)
+            for k, shapes in edge.kernel_shapes().items():
+                for name, shape in shapes.items():
+                    stacks.setdefault((k, name), []).append((e, tuple(shape)))
+        self.stacked_kernels = []  # (k, kernel name, edge indices, variable)
+        for (k, name), members in stacks.items():
+            shapes = {shape for _, shape in members}
+            if len(shapes) != 1:
+                raise ValueError(f"Operation {self.primitives[k]!r} has kernel {name!r} of "
+                                 f"different shapes {sorted(shapes)} on the edges of one cell.")
+            variable = self.add_weight(
+                name=f"{k}_{self.primitives[k]}_{name}", shape=(len(members), *shapes.pop()),
+                initializer=operations.stacked_kernel_initializer, trainable=True)
+            self.stacked_kernels.append((k, name, [e for e, _ in members], variable))
 
     def call(self, inputs, codes, training=None):
         expected = (len(self.edges), len(self.primitives))
@@ -109,14 +131,28 @@ class EGSCell(keras.layers.Layer):
         states = [self.preprocess0(inputs[0], training=training),
                   self.preprocess1(inputs[1], training=training)]
         rows = tf.unstack(codes, num=len(self.edges))
+        kernels = self._edge_kernels()
         edge = 0
         for _ in range(self.num_intermediate):
             terms = []
             for state in states:
-                terms.append(self.edge_ops[edge](state, rows[edge], training=training))
+                terms.append(self.edge_ops[edge](state, rows[edge], training=training,
+                                                 kernels=kernels[edge]))
                 edge += 1
             states.append(tf.add_n(terms))
         return tf.concat(states[2:], axis=-1)
+
+    def stacked_weights(self):
+        """The variables holding the edges' kernels, `[edges with the operation, *shape]`."""
+        return [variable for _, _, _, variable in self.stacked_kernels]
+
+    def _edge_kernels(self):
+        """[{k: {kernel name: tensor}} per edge]: the stacked kernels read and split."""
+        kernels = [{} for _ in self.edges]
+        for k, name, edges, variable in self.stacked_kernels:
+            for e, kernel in zip(edges, tf.unstack(variable, num=len(edges)), strict=True):
+                kernels[e].setdefault(k, {})[name] = kernel
+        return kernels
 
     def compute_output_shape(self, inputs_shape, codes_shape=None):
         shape1 = tuple(inputs_shape[1])

@@ -29,7 +29,8 @@ class EGSMixedOp(keras.layers.Layer):
       create stateful ops (asserts, prints, stateful random numbers), else tracing raises a
       ValueError. Not for XLA (`jit_compile=True`); Keras then compiles without XLA and warns.
 
-    `none` is never computed: its bit contributes nothing.
+    `none` is never computed: its bit contributes nothing. Each operation's code entry is
+    folded into the scale of its last batch norm (`operations.scaled_call`).
 
     Args:
         filters: channels of the input and the output.
@@ -39,11 +40,18 @@ class EGSMixedOp(keras.layers.Layer):
         execution: "dense" or "sparse" (see above).
         renormalize: if True, divide the sum by the number of active operations (constant in
             the backward pass), so the edge's output scale does not grow with M.
+        own_kernels: if False, the built-in operations create no kernels (convolution
+            weights) of their own and `call` takes them as `kernels`: `EGSCell` keeps the
+            kernels of all its edges in one variable per operation and kernel, which makes
+            the training graph of a search network far smaller (faster to start, less memory).
+            `kernel_shapes` says what to pass. Other operations keep their weights.
 
     Call arguments:
         inputs: `[batch, H, W, filters]`.
         code: `[K]` code of this edge (from `EnsembleGumbelSoftmax`).
         training: passed to the operations' batch norms.
+        kernels: with `own_kernels=False`, {k: {kernel name: tensor}} for every operation
+            listed by `kernel_shapes`.
 
     Example:
 
@@ -54,7 +62,7 @@ class EGSMixedOp(keras.layers.Layer):
     """
 
     def __init__(self, filters, stride=1, primitives=search_space.CNN_PRIMITIVES,
-                 execution="dense", renormalize=False, **kwargs):
+                 execution="dense", renormalize=False, own_kernels=True, **kwargs):
         super().__init__(**kwargs)
         self.filters = _validation.check_positive_int("filters", filters)
         if stride not in (1, 2):
@@ -65,12 +73,14 @@ class EGSMixedOp(keras.layers.Layer):
             raise _validation.invalid("execution", f"one of {list(EXECUTION_MODES)}", execution)
         self.execution = execution
         self.renormalize = bool(renormalize)
+        self.own_kernels = bool(own_kernels)
         self.supports_jit = execution == "dense"
 
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, stride=self.stride, primitives=list(self.primitives),
-                      execution=self.execution, renormalize=self.renormalize)
+                      execution=self.execution, renormalize=self.renormalize,
+                      own_kernels=self.own_kernels)
         return config
 
     def build(self, inputs_shape, code_shape=None):
@@ -82,15 +92,28 @@ class EGSMixedOp(keras.layers.Layer):
                 "to `filters` channels, or construct the edge with matching `filters`."
             )
         self.candidates = {}
+        self._kernel_shapes = {}
         for k, name in enumerate(self.primitives):
             if name == search_space.NONE:
                 continue
             op = operations.get_operation(name, self.filters, self.stride, search=True,
-                                          layer_name=f"{k}_{name}")
+                                          layer_name=f"{k}_{name}",
+                                          own_kernels=self.own_kernels)
             op.build(input_shape)
             self.candidates[k] = op
+            if not op.own_kernels and op.kernel_shapes(input_shape):
+                self._kernel_shapes[k] = op.kernel_shapes(input_shape)
 
-    def call(self, inputs, code, training=None):
+    def kernel_shapes(self):
+        """{k: {kernel name: shape}}: the kernels `call` takes (only with `own_kernels=False`;
+        built layers only)."""
+        return self._kernel_shapes
+
+    def has_weights(self, k):
+        """Whether candidate k has weights (its own or given as `kernels`)."""
+        return k in self._kernel_shapes or bool(self.candidates[k].trainable_weights)
+
+    def call(self, inputs, code, training=None, kernels=None):
         code = tf.cast(code, inputs.dtype)
         num_ops = len(self.primitives)
         if code.shape.rank != 1 or code.shape[0] != num_ops:
@@ -98,14 +121,21 @@ class EGSMixedOp(keras.layers.Layer):
                 f"Received a code of shape {code.shape}, expected [{num_ops}] (one entry per "
                 f"primitive {list(self.primitives)})."
             )
+        kernels = kernels or {}
+        missing = sorted(set(self._kernel_shapes) - set(kernels))
+        if missing:
+            raise ValueError(
+                f"Received no kernels for operations {missing} of edge {self.name!r}, which "
+                "was built with own_kernels=False; expected `kernels` = {k: {name: tensor}} "
+                f"of shapes {self._kernel_shapes}.")
         if self.execution == "dense":
             entries = tf.unstack(code, num=num_ops)
-            terms = [entries[k] * op(inputs, training=training)
+            terms = [operations.scaled_call(op, inputs, entries[k], training, kernels.get(k))
                      for k, op in self.candidates.items()]
             output = tf.add_n(terms) if terms else self._zeros(inputs)
         else:
             output = gating.sparse_weighted_sum(inputs, code, self.candidates,
-                                                self._zeros(inputs), training)
+                                                self._zeros(inputs), training, kernels)
         if self.renormalize:
             active = tf.gather(code, list(self.candidates)) if self.candidates else code[:0]
             output = output / tf.maximum(tf.stop_gradient(tf.reduce_sum(active)), 1.0)

@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from egs_keras._compat import record  # the tape's recording API (see _compat)
+from egs_keras.layers import operations
 
 
 def gate(tensor, pred):
@@ -85,11 +86,12 @@ def add_if(total, term, pred):
     return result
 
 
-def call_if(layer, gated_inputs, pred, **kwargs):
-    """`layer(gated_inputs, **kwargs)` when `pred` is true, else a dead tensor. `gated_inputs`
-    come from `gate`/`gate_each` on `pred`; the layer's variables pass through `gate` here, so
-    none of its ops run (forward or backward) when `pred` is false, and its variables then get
-    zero gradients.
+def call_if(layer, gated_inputs, pred, *, scale=None, kernels=None, training=None):
+    """`scale · layer(gated_inputs, kernels=kernels)` (see `operations.scaled_call`; no scale:
+    the plain call) when `pred` is true, else a dead tensor. `gated_inputs` come from
+    `gate`/`gate_each` on `pred`; the scale, the given kernels and the layer's own variables
+    pass through `gate` here, so none of its ops run (forward or backward) when `pred` is
+    false, and its variables and kernels then get zero gradients.
 
     Raises ValueError for a layer with non-trainable variables (its state must be updated
     every step) or one whose call creates a stateful op (an assertion, a print, a variable
@@ -102,9 +104,16 @@ def call_if(layer, gated_inputs, pred, **kwargs):
             "only trainable ones: a layer that updates state must run every step.")
     graph = tf.compat.v1.get_default_graph()
     mapping = [(v, gate(tf.convert_to_tensor(v.value), pred)) for v in layer.weights]
+    if kernels is not None:
+        kernels = {name: gate(kernel, pred) for name, kernel in kernels.items()}
     existing = len(graph.get_operations())
     with keras.StatelessScope(state_mapping=mapping):
-        outputs = layer(gated_inputs, **kwargs)
+        if scale is None:
+            extra = {} if kernels is None else {"kernels": kernels}
+            outputs = layer(gated_inputs, training=training, **extra)
+        else:
+            outputs = operations.scaled_call(layer, gated_inputs, gate(scale, pred), training,
+                                             kernels)
     stateful = [f"{op.name} ({op.type})" for op in graph.get_operations()[existing:]
                 if op.op_def is not None and op.op_def.is_stateful]
     if stateful:
@@ -116,16 +125,20 @@ def call_if(layer, gated_inputs, pred, **kwargs):
     return outputs
 
 
-def sparse_weighted_sum(inputs, code, layers, zeros, training=None):
+def sparse_weighted_sum(inputs, code, layers, zeros, training=None, kernels=None):
     """Σ_k code[k] · layers[k](inputs) over the entries whose bit (code[k] > 0) is on, running
     only those layers: the sparse execution of `EGSMixedOp` and `EGSChoice`.
 
     `layers` is {index k into `code`: layer}; `zeros` a live zero tensor of the outputs'
-    shape and dtype to start the sum from. In a compiled step each layer's input and variables
-    pass through `gate` on its bit; eagerly, Python skips the inactive layers. A layer with
-    non-trainable state (e.g. batch-norm statistics) always runs, its inactive entry 0 and
-    without gradient, so that its state is updated every step as in dense execution.
+    shape and dtype to start the sum from; `kernels` {k: {name: tensor}} for layers that take
+    their kernels as tensors (`operations.takes_kernels`). In a compiled step each layer's
+    input, kernels and variables pass through `gate` on its bit; eagerly, Python skips the
+    inactive layers. A layer with non-trainable state (e.g. batch-norm statistics) always
+    runs, its inactive entry 0 and without gradient, so that its state is updated every step
+    as in dense execution. Code entries are folded into the layers' last batch norms where
+    they have one (`operations.scaled_call`).
     """
+    kernels = kernels or {}
     entries = tf.unstack(code, num=code.shape[0])
     bits = tf.unstack(code > 0, num=code.shape[0])
     total = zeros
@@ -133,16 +146,17 @@ def sparse_weighted_sum(inputs, code, layers, zeros, training=None):
     for k, layer in layers.items():
         if any(not v.trainable for v in layer.weights):
             entry = tf.where(bits[k], entries[k], tf.stop_gradient(entries[k]))
-            total += entry * layer(inputs, training=training)
+            total += operations.scaled_call(layer, inputs, entry, training, kernels.get(k))
         elif tf.executing_eagerly():
             if bool(bits[k]):
-                total += entries[k] * layer(inputs, training=training)
+                total += operations.scaled_call(layer, inputs, entries[k], training,
+                                                kernels.get(k))
         else:
             gated[k] = layer
     if gated:
         gated_inputs = gate_each(inputs, [bits[k] for k in gated])
         for (k, layer), layer_inputs in zip(gated.items(), gated_inputs, strict=True):
-            term = gate(entries[k], bits[k]) * call_if(layer, layer_inputs, bits[k],
-                                                       training=training)
+            term = call_if(layer, layer_inputs, bits[k], scale=entries[k],
+                           kernels=kernels.get(k), training=training)
             total = add_if(total, term, bits[k])
     return total

@@ -15,12 +15,22 @@ TensorShape([2, 4, 4, 16])
 
 `search=True` builds the operation as a search network uses it (DARTS conventions): batch norms
 without scale/offset that always use batch statistics, and pooling followed by a batch norm.
+
+The built-in operations have a functional form that search cells use: `kernel_shapes` describes
+an operation's kernels, `call(..., kernels=...)` takes them as tensors (an `EGSCell` keeps the
+kernels of all its edges in one variable per operation and kernel, see `get_operation(...,
+own_kernels=False)`), and `call(..., output_scale=s)` returns `s · output` with `s` folded into
+the last batch norm's scale (a mixed edge's code entry without a multiply of its own).
 """
+
+import inspect
+import weakref
 
 import keras
 import tensorflow as tf
 
 from egs_keras import _validation
+from egs_keras._compat import record  # the tape's recording API (see _compat)
 
 _REGISTRY = {}
 
@@ -63,8 +73,13 @@ def check_operation_names(primitives):
     return primitives
 
 
-def get_operation(name, filters, stride=1, search=False, layer_name=None):
-    """Builds operation `name` for `filters` channels, `stride` 1 or 2, search or evaluation."""
+def get_operation(name, filters, stride=1, search=False, layer_name=None, own_kernels=True):
+    """Builds operation `name` for `filters` channels, `stride` 1 or 2, search or evaluation.
+
+    With `own_kernels=False`, an operation with a functional form (`takes_kernels`) creates
+    no kernels of its own and must be called with `kernels=` (tensors of `kernel_shapes`);
+    other operations keep their weights.
+    """
     check_operation_names([name])
     filters = _validation.check_positive_int("filters", filters)
     if stride not in (1, 2):
@@ -72,11 +87,49 @@ def get_operation(name, filters, stride=1, search=False, layer_name=None):
     layer = _REGISTRY[name](filters, stride, search=search)
     if layer_name:
         layer.name = layer_name
+    if not own_kernels and takes_kernels(layer):
+        layer.own_kernels = False
     return layer
+
+
+def takes_kernels(layer):
+    """Whether `layer` can run on kernels given as tensors: a built-in operation whose `call`
+    accepts `kernels=` (a subclass that overrides `call` without it keeps its own weights)."""
+    return isinstance(layer, _Operation) and "kernels" in _call_parameters(layer)
+
+
+def scales_output(layer):
+    """Whether `layer`'s `call` accepts `output_scale=` (see `scaled_call`)."""
+    return isinstance(layer, _Operation) and "output_scale" in _call_parameters(layer)
+
+
+def _call_parameters(layer):
+    return inspect.signature(layer.call).parameters
+
+
+def scaled_call(layer, inputs, scale, training=None, kernels=None):
+    """`scale · layer(inputs, kernels=kernels)`: folded into the layer's last batch norm when
+    it has one (one op fewer forward and three fewer backward, and no product tensor), else
+    a product.
+
+    >>> op = get_operation("sep_conv_3x3", 4, search=True)
+    >>> scaled_call(op, tf.ones([1, 4, 4, 4]), tf.constant(0.0), training=True).shape
+    TensorShape([1, 4, 4, 4])
+    """
+    extra = {} if kernels is None else {"kernels": kernels}
+    if scales_output(layer):
+        return layer(inputs, training=training, output_scale=scale, **extra)
+    return scale * layer(inputs, training=training, **extra)
 
 
 def _kernel(layer, name, shape):
     return layer.add_weight(name=name, shape=shape, initializer="he_normal", trainable=True)
+
+
+def stacked_kernel_initializer(shape, dtype=None):
+    """He-normal initial values for `[n, *kernel_shape]`: each of the n kernels drawn as its
+    own (fan-in of one kernel, not of the stack)."""
+    return tf.stack([keras.initializers.HeNormal()(shape[1:], dtype) for _ in range(shape[0])])
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -120,17 +173,24 @@ class BatchNorm(keras.layers.Layer):
                 name="moving_variance", shape=(channels,), initializer="ones", trainable=False,
                 aggregation="mean")
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, output_scale=None):
+        """`output_scale` (a scalar) multiplies the output, folded into the scale and offset."""
         channels = inputs.shape[-1]
-        scale, offset = (self.gamma, self.beta) if self.affine else _shared_constants(channels)
+        if self.affine:
+            scale, offset = self.gamma, self.beta
+            if output_scale is not None:
+                output_scale = tf.cast(output_scale, scale.dtype)
+                scale, offset = scale * output_scale, offset * output_scale
+        else:
+            scale, offset = _graph_constants(channels)
+            if output_scale is not None:
+                scale = tf.fill(_graph_constants(channels, "shape"),
+                                tf.cast(output_scale, tf.float32))
         if self.track_statistics and not training:
             return tf.raw_ops.FusedBatchNormV3(
                 x=inputs, scale=scale, offset=offset, mean=self.moving_mean,
                 variance=self.moving_variance, epsilon=self.epsilon, is_training=False)[0]
-        empty = _shared_constants(0)[0]
-        outputs, mean, variance = tf.raw_ops.FusedBatchNormV3(
-            x=inputs, scale=scale, offset=offset, mean=empty, variance=empty,
-            epsilon=self.epsilon, is_training=True)[:3]
+        outputs, mean, variance = _batch_norm_training(inputs, scale, offset, self.epsilon)
         if self.track_statistics:
             self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mean)
             self.moving_variance.assign(
@@ -141,20 +201,62 @@ class BatchNorm(keras.layers.Layer):
         return input_shape
 
 
-_SHARED_CONSTANTS = {}
+def _batch_norm_training(inputs, scale, offset, epsilon):
+    """(outputs, batch mean, batch variance) of a fused batch norm on batch statistics, its
+    gradient recorded for `outputs` only. TensorFlow's tape would build a zero tensor for
+    each other output of `FusedBatchNormV3` that gets no gradient (five per batch norm,
+    ~4,000 unused ops in a search network's graph), since it knows only the old
+    `FusedBatchNorm` to ignore them."""
+    empty = _graph_constants(0)[0]
+    scale, offset = tf.convert_to_tensor(scale), tf.convert_to_tensor(offset)  # reads recorded
+    with record.stop_recording():
+        outputs, mean, variance, reserve_1, reserve_2, reserve_3 = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=scale, offset=offset, mean=empty, variance=empty, epsilon=epsilon,
+            is_training=True)
+
+    def backward(upstream):
+        return tf.raw_ops.FusedBatchNormGradV3(
+            y_backprop=upstream, x=inputs, scale=scale, reserve_space_1=reserve_1,
+            reserve_space_2=reserve_2, reserve_space_3=reserve_3, epsilon=epsilon,
+            is_training=True)[:3]
+
+    record.record_operation("FusedBatchNormV3", [outputs], [inputs, scale, offset], backward)
+    return outputs, mean, variance
 
 
-def _shared_constants(channels):
-    """Eager (ones, zeros) of length `channels`, created once: a graph captures each once,
-    instead of creating constants in every batch norm, which keeps search graphs small."""
-    if channels not in _SHARED_CONSTANTS:
-        with tf.init_scope():
-            _SHARED_CONSTANTS[channels] = (tf.ones([channels]), tf.zeros([channels]))
-    return _SHARED_CONSTANTS[channels]
+_EAGER_CONSTANTS = {}
+_GRAPH_CONSTANTS = weakref.WeakKeyDictionary()
+
+
+def _graph_constants(channels, kind="scale_offset"):
+    """(ones, zeros) float32 of length `channels` ("scale_offset"), or the shape `[channels]`
+    ("shape"), created once per graph: an eager tensor would become a new constant op at
+    every use, and a search graph has ~1,000 batch norms (graph size is start-up time)."""
+    if tf.executing_eagerly():
+        cache = _EAGER_CONSTANTS
+    else:
+        cache = _GRAPH_CONSTANTS.setdefault(tf.compat.v1.get_default_graph(), {})
+    key = (channels, kind)
+    if key not in cache:
+        # No control inputs: a constant made under a gated part of the graph (see `gating`)
+        # would be dead wherever it is reused.
+        with tf.control_dependencies(None):
+            if kind == "shape":
+                cache[key] = tf.constant([channels], tf.int32)
+            else:
+                cache[key] = (tf.ones([channels]), tf.zeros([channels]))
+    return cache[key]
 
 
 class _Operation(keras.layers.Layer):
-    """Base: stores `filters`, `stride`, `affine`; BN layers are built with the same flags."""
+    """Base: stores `filters`, `stride`, `affine`; BN layers are built with the same flags.
+
+    Kernels: `kernel_shapes(input_shape)` lists them (name → shape, in creation order);
+    `build` creates them as the layer's weights unless `own_kernels` is False, in which case
+    `call` must get `kernels=` {name: tensor}. `call(..., output_scale=s)` returns s · output.
+    """
+
+    own_kernels = True
 
     def __init__(self, filters, stride=1, affine=True, track_statistics=True, **kwargs):
         super().__init__(**kwargs)
@@ -168,6 +270,31 @@ class _Operation(keras.layers.Layer):
         config.update(filters=self.filters, stride=self.stride, affine=self.affine,
                       track_statistics=self.track_statistics)
         return config
+
+    def kernel_shapes(self, input_shape):
+        """{kernel name: shape} of the operation's kernels for inputs of `input_shape`."""
+        del input_shape
+        return {}
+
+    def _build_kernels(self, input_shape):
+        """The layer's own kernel variables ({} without `own_kernels`)."""
+        if not self.own_kernels:
+            return {}
+        return {name: _kernel(self, name, shape)
+                for name, shape in self.kernel_shapes(input_shape).items()}
+
+    def _kernels(self, kernels, own):
+        if kernels is not None:
+            return kernels
+        if not self.own_kernels:
+            raise ValueError(
+                f"Received no `kernels` for operation {self.name!r}, which was built without "
+                f"kernels of its own (own_kernels=False); expected tensors of shapes "
+                f"{self._expected_kernels}.")
+        return own
+
+    def build(self, input_shape):
+        self._expected_kernels = self.kernel_shapes(input_shape)
 
     def _batch_norm(self, name):
         return BatchNorm(affine=self.affine, track_statistics=self.track_statistics, name=name)
@@ -188,15 +315,20 @@ class ReLUConvBN(_Operation):
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size}
 
-    def build(self, input_shape):
+    def kernel_shapes(self, input_shape):
         size = self.kernel_size
-        self.kernel = _kernel(self, "kernel", (size, size, input_shape[-1], self.filters))
+        return {"kernel": (size, size, input_shape[-1], self.filters)}
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.kernel = self._build_kernels(input_shape).get("kernel")
         self.bn = self._batch_norm("bn")
         self.bn.build(self.compute_output_shape(input_shape))
 
-    def call(self, inputs, training=None):
-        x = tf.nn.conv2d(tf.nn.relu(inputs), self.kernel, self.stride, "SAME")
-        return self.bn(x, training=training)
+    def call(self, inputs, training=None, kernels=None, output_scale=None):
+        kernel = self._kernels(kernels, {"kernel": self.kernel})["kernel"]
+        x = tf.nn.conv2d(tf.nn.relu(inputs), kernel, self.stride, "SAME")
+        return self.bn(x, training=training, output_scale=output_scale)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -217,27 +349,40 @@ class DilConv(_Operation):
         return {**super().get_config(), "kernel_size": self.kernel_size,
                 "dilation_rate": self.dilation_rate, "repeats": self.repeats}
 
-    def build(self, input_shape):
-        size, channels = self.kernel_size, input_shape[-1]
-        self.depthwise, self.pointwise, self.bns = [], [], []
+    def kernel_shapes(self, input_shape):
+        size, channels, shapes = self.kernel_size, input_shape[-1], {}
         for r in range(self.repeats):
-            self.depthwise.append(_kernel(self, f"depthwise_{r}", (size, size, channels, 1)))
-            self.pointwise.append(_kernel(self, f"pointwise_{r}", (1, 1, channels, self.filters)))
-            bn = self._batch_norm(f"bn_{r}")
-            bn.build(input_shape[:-1] + (self.filters,))
-            self.bns.append(bn)
+            shapes[f"depthwise_{r}"] = (size, size, channels, 1)
+            shapes[f"pointwise_{r}"] = (1, 1, channels, self.filters)
             channels = self.filters
+        return shapes
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        own = self._build_kernels(input_shape)
+        self.depthwise = [own[f"depthwise_{r}"] for r in range(self.repeats) if own]
+        self.pointwise = [own[f"pointwise_{r}"] for r in range(self.repeats) if own]
+        self.bns = []
+        for r in range(self.repeats):
+            bn = self._batch_norm(f"bn_{r}")
+            bn.build(tuple(input_shape[:-1]) + (self.filters,))
+            self.bns.append(bn)
         rate = self.dilation_rate
         # Sub-grid form of a stride-1 dilated convolution needs sides divisible by the rate.
         self._sides_divisible = rate > 1 and self.stride == 1 and all(
             d is not None and d % rate == 0 for d in input_shape[1:3])
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, kernels=None, output_scale=None):
+        own = {f"{kind}_{r}": getattr(self, kind)[r] for kind in ("depthwise", "pointwise")
+               for r in range(len(self.depthwise))}
+        kernels = self._kernels(kernels, own)
         x = inputs
         for r in range(self.repeats):
             stride = self.stride if r == 0 else 1
-            x = self._depthwise(tf.nn.relu(x), self.depthwise[r], stride)
-            x = self.bns[r](tf.nn.conv2d(x, self.pointwise[r], 1, "SAME"), training=training)
+            x = self._depthwise(tf.nn.relu(x), kernels[f"depthwise_{r}"], stride)
+            x = self.bns[r](tf.nn.conv2d(x, kernels[f"pointwise_{r}"], 1, "SAME"),
+                            training=training,
+                            output_scale=output_scale if r == self.repeats - 1 else None)
         return x
 
     def _depthwise(self, x, kernel, stride):
@@ -310,11 +455,13 @@ class Pooling(_Operation):
                 "batch_norm": self.batch_norm}
 
     def build(self, input_shape):
+        super().build(input_shape)
         if self.batch_norm:
             self.bn = self._batch_norm("bn")
             self.bn.build(self.compute_output_shape(input_shape))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, kernels=None, output_scale=None):
+        del kernels  # none
         # Windows centred on the input pixels at multiples of the stride (as DARTS' padding
         # 1); padding never counts: max pools pad with the lowest value, average pools
         # divide by the window's valid pixels (count_include_pad=False).
@@ -328,15 +475,18 @@ class Pooling(_Operation):
             x = tf.nn.avg_pool2d(inputs, 3, 1, "SAME")
             if self.stride == 2:  # TF's average pool has no explicit padding: subsample
                 x = _subgrids(_pad_to_multiple(x, 2), 2)[0]
-        return self.bn(x, training=training) if self.batch_norm else x
+        if self.batch_norm:
+            return self.bn(x, training=training, output_scale=output_scale)
+        return x if output_scale is None else tf.cast(output_scale, x.dtype) * x
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
 class Identity(_Operation):
     """Returns its input (`skip_connect` at stride 1)."""
 
-    def call(self, inputs, training=None):
-        return inputs
+    def call(self, inputs, training=None, kernels=None, output_scale=None):
+        del kernels  # none
+        return inputs if output_scale is None else tf.cast(output_scale, inputs.dtype) * inputs
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -349,26 +499,33 @@ class FactorizedReduce(_Operation):
     of 2 have slow gradients on CPU).
     """
 
-    def build(self, input_shape):
+    def kernel_shapes(self, input_shape):
         half = self.filters // 2
-        self.kernel_a = _kernel(self, "kernel_a", (1, 1, input_shape[-1], half))
-        self.kernel_b = _kernel(self, "kernel_b", (1, 1, input_shape[-1], self.filters - half))
+        return {"kernel_a": (1, 1, input_shape[-1], half),
+                "kernel_b": (1, 1, input_shape[-1], self.filters - half)}
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        own = self._build_kernels(input_shape)
+        self.kernel_a, self.kernel_b = own.get("kernel_a"), own.get("kernel_b")
         self.bn = self._batch_norm("bn")
         self.bn.build(self.compute_output_shape(input_shape))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, kernels=None, output_scale=None):
+        kernels = self._kernels(kernels, {"kernel_a": self.kernel_a, "kernel_b": self.kernel_b})
         # Odd sides: the odd pixels' branch reads one zero past the last row/column.
         even, _, _, odd = _subgrids(_pad_to_multiple(tf.nn.relu(inputs), 2), 2)
-        y = tf.concat([tf.nn.conv2d(even, self.kernel_a, 1, "VALID"),
-                       tf.nn.conv2d(odd, self.kernel_b, 1, "VALID")], axis=-1)
-        return self.bn(y, training=training)
+        y = tf.concat([tf.nn.conv2d(even, kernels["kernel_a"], 1, "VALID"),
+                       tf.nn.conv2d(odd, kernels["kernel_b"], 1, "VALID")], axis=-1)
+        return self.bn(y, training=training, output_scale=output_scale)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
 class Zero(_Operation):
     """Outputs zeros of the strided shape (`none`)."""
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, kernels=None, output_scale=None):
+        del kernels, output_scale  # zeros, scaled or not
         return tf.zeros_like(inputs[:, :: self.stride, :: self.stride])
 
 

@@ -184,8 +184,8 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
     def _parameter_free_mask(self):
         """1 for primitives without weights in a normal cell (`none` excluded)."""
         normal_cell = next((c for c in self.cells if not c.reduction), self.cells[0])
-        candidates = normal_cell.edge_ops[-1].candidates
-        return np.array([1.0 if k in candidates and not candidates[k].trainable_weights else 0.0
+        edge = normal_cell.edge_ops[-1]
+        return np.array([1.0 if k in edge.candidates and not edge.has_weights(k) else 0.0
                          for k in range(len(self.primitives))])
 
     def extra_statistics(self, probabilities):

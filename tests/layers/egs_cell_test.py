@@ -49,3 +49,39 @@ def test_bad_cell_arguments():
         cell([tf.zeros([1, 4, 4, 4])] * 2, tf.ones([4, 8]))
     with pytest.raises(ValueError, match="twice the resolution"):
         EGSCell(4, 5, reduction_prev=True)([tf.zeros([1, 4, 4, 4])] * 2, tf.ones([5, 8]))
+
+
+def test_cell_keeps_one_variable_per_operation_kernel_for_all_edges():
+    """The edges' kernels are stacked (12 variables for DARTS' 8 operations on 14 edges,
+    instead of 168), each edge's kernel initialised He-normal with one kernel's fan-in, and
+    in a sparse step an inactive operation's slice gets a zero gradient."""
+    cell = EGSCell(16, 7, execution="sparse")
+    inputs = [tf.random.stateless_normal([2, 8, 8, 16], seed=[1, i]) for i in range(2)]
+    cell(inputs, tf.ones([14, 8]))
+    stacked = {v.name: v for v in cell.stacked_weights()}
+    assert sorted(stacked) == sorted(
+        f"{k}_{op}_{kind}_{r}" for k, op, repeats in
+        [(4, "sep_conv_3x3", 2), (5, "sep_conv_5x5", 2), (6, "dil_conv_3x3", 1),
+         (7, "dil_conv_5x5", 1)] for r in range(repeats) for kind in ("depthwise", "pointwise"))
+    assert all(v.shape[0] == 14 for v in stacked.values())
+    assert not [w for edge in cell.edge_ops for w in edge.weights]
+    # Keras' fan-in of one kernel: 5·5·16 for a [5, 5, 16, 1] depthwise kernel, 16 for 1×1.
+    depthwise = stacked["5_sep_conv_5x5_depthwise_0"].numpy()
+    pointwise = stacked["5_sep_conv_5x5_pointwise_0"].numpy()
+    for values, fan_in in ((depthwise, 400), (pointwise, 16)):
+        assert abs(values.std() / np.sqrt(2.0 / fan_in) - 1) < 0.1
+        assert np.abs(values).max() <= 2 * np.sqrt(2.0 / fan_in) / 0.87962566 + 1e-6
+    assert len({float(values[e].sum()) for e in range(14) for values in [depthwise]}) == 14
+
+    codes = np.zeros([14, 8], "float32")
+    codes[:, 3] = 1.0  # skip_connect everywhere, and sep_conv_5x5 on edge 0 only
+    codes[0, 5] = 1.0
+
+    @tf.function
+    def gradient(codes):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(cell(inputs, codes, training=True) ** 2)
+        return tape.gradient(loss, stacked["5_sep_conv_5x5_depthwise_0"])
+
+    slices = gradient(tf.constant(codes)).numpy()
+    assert np.abs(slices[0]).max() > 0 and np.all(slices[1:] == 0)

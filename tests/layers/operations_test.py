@@ -195,3 +195,73 @@ def test_bad_operation_arguments():
         operations.get_operation("max_pool_3x3", 0)
     with pytest.raises(ValueError, match="`pool_type`"):
         operations.Pooling(4, pool_type="median")
+
+
+@pytest.mark.parametrize("name", [n for n in search_space.CNN_PRIMITIVES if n != "none"])
+@pytest.mark.parametrize("search", [True, False])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_output_scale_is_the_product_in_value_and_every_gradient(name, search, stride):
+    """`scaled_call` folds the scale into the last batch norm; it must equal s · op(x) for
+    the output and for the gradients of x, s and every weight (the code entry's
+    straight-through gradient), in training and inference."""
+    x = tf.random.stateless_normal([2, 8, 8, 4], seed=[5, stride])
+    op = operations.get_operation(name, 4, stride, search=search)
+    op(x)
+    for weight in op.trainable_weights:  # affine batch norms away from (1, 0)
+        if "gamma" in weight.path or "beta" in weight.path:
+            weight.assign(tf.random.stateless_normal(weight.shape, seed=[6, 7]))
+    scale = tf.Variable(-0.7)
+    for training in (True, False):
+        results = []
+        for function in (lambda: operations.scaled_call(op, x, scale, training),
+                         lambda: scale * op(x, training=training)):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = function()
+                loss = tf.reduce_sum(y * tf.cos(y))
+            results.append([y, *tape.gradient(loss, [x, scale, *op.trainable_weights])])
+        for ours, theirs in zip(*results, strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sep_conv_3x3", "dil_conv_5x5", "skip_connect"])
+def test_operations_without_own_kernels_run_on_given_ones(name):
+    x = tf.random.stateless_normal([2, 8, 8, 4], seed=[8, 9])
+    owner = operations.get_operation(name, 4, 2, search=True)
+    owner(x)
+    borrower = operations.get_operation(name, 4, 2, search=True, own_kernels=False)
+    assert operations.takes_kernels(borrower) and not borrower.own_kernels
+    kernels = {n: tf.constant(w.numpy()) for n, w in
+               zip(owner.kernel_shapes(x.shape), owner.trainable_weights, strict=True)}
+    np.testing.assert_allclose(borrower(x, training=True, kernels=kernels),
+                               owner(x, training=True), rtol=1e-5, atol=1e-5)
+    assert not borrower.weights
+    with pytest.raises(ValueError, match="Received no `kernels` for operation"):
+        borrower(x, training=True)
+
+
+def test_fused_batch_norm_gradient_matches_the_unfused_formula():
+    """The batch norm records its own gradient on the tape (no zero tensors for unused
+    outputs); it must equal the gradient of the textbook formula, eagerly and compiled."""
+    x = tf.random.stateless_normal([8, 3, 3, 5], seed=[1, 2]) * 3.0 + 1.0
+    bn = operations.BatchNorm(affine=True, track_statistics=True)
+    bn(x, training=True)
+    bn.gamma.assign([0.5, 1.0, 1.5, 2.0, -1.0])
+    bn.beta.assign([0.1, 0.2, 0.3, 0.4, 0.5])
+
+    def gradients(function):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        return [y, *tape.gradient(loss, [x, bn.gamma, bn.beta])]
+
+    def textbook(images):
+        mean, variance = tf.nn.moments(images, [0, 1, 2])
+        return tf.nn.batch_normalization(images, mean, variance, bn.beta, bn.gamma, bn.epsilon)
+
+    expected = gradients(textbook)
+    for run in (gradients, tf.function(gradients)):
+        for ours, theirs in zip(run(lambda images: bn(images, training=True)), expected,
+                                strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
