@@ -213,8 +213,8 @@ def test_output_scale_is_the_product_in_value_and_every_gradient(name, search, s
     scale = tf.Variable(-0.7)
     for training in (True, False):
         results = []
-        for function in (lambda: operations.scaled_call(op, x, scale, training),
-                         lambda: scale * op(x, training=training)):
+        for function in (lambda t=training: operations.scaled_call(op, x, scale, t),
+                         lambda t=training: scale * op(x, training=t)):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 y = function()
