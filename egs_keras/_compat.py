@@ -7,6 +7,11 @@ the pins move.
 
 import keras
 
+# How Keras reduces the logs of a `tf.distribute` step to single values (private in Keras 3):
+# `models.one_level_steps` compiles Keras' step in one function and reduces as Keras does.
+# Breaks: tests/models/one_level_steps_test.py, tests/models/distributed_search_test.py.
+from keras.src.backend.tensorflow.trainer import reduce_per_replica  # noqa: F401
+
 # Keras' DropoutRNNCell: per-sequence dropout masks that every time step reuses, as AWD-LSTM
 # and DARTS drop them. Public in Keras 2 (`keras.layers.DropoutRNNCellMixin`), private in
 # Keras 3. Breaks: tests/layers/genotype_rnn_cell_test.py, tests/layers/egs_rnn_cell_test.py.

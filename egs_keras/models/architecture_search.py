@@ -23,6 +23,7 @@ from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras import optimizers
 from egs_keras import search_space
+from egs_keras.models.one_level_steps import OneLevelSteps
 from egs_keras.models.replica_steps import global_loss
 from egs_keras.models.replica_steps import synchronized_gradients
 from egs_keras.ops import code_distribution
@@ -35,8 +36,9 @@ def check_search_mode(search_mode):
     return search_mode
 
 
-class ArchitectureSearch:
-    """Mixin for `keras.Model` subclasses that search an architecture (see the module doc)."""
+class ArchitectureSearch(OneLevelSteps):
+    """Mixin for `keras.Model` subclasses that search an architecture (see the module doc);
+    its train and test steps compile as one `tf.function` (`OneLevelSteps`)."""
 
     arch_optimizer = None
 

@@ -16,6 +16,7 @@ FAST_TESTS = [
     "tests/layers/gating_test.py",
     "tests/layers/genotype_rnn_cell_test.py",
     "tests/layers/operations_test.py",
+    "tests/models/one_level_steps_test.py",
     "tests/ops/code_distribution_test.py",
     "tests/ops/estimator_test.py",
     "tests/ops/gumbel_test.py",
