@@ -53,10 +53,11 @@ class OneLevelSteps:
             return _compat.reduce_per_replica(outputs, strategy, reduction="auto")
 
         # The end of the data raises OutOfRangeError, which Keras' epoch iterator turns into
-        # the end of the epoch (as it does for its own functions).
+        # the end of the epoch (as it does for its own functions). No AutoGraph, as Keras:
+        # steps are traced as written (converting them costs seconds on big networks).
         on_iterator = tf.function(lambda iterator: one_step(iterator.get_next()),
-                                  reduce_retracing=True)
-        on_batch = tf.function(one_step, reduce_retracing=True)
+                                  reduce_retracing=True, autograph=False)
+        on_batch = tf.function(one_step, reduce_retracing=True, autograph=False)
 
         def function(iterator):
             if isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
