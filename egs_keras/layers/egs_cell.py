@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
+from egs_keras.layers import gating
 from egs_keras.layers import operations
 from egs_keras.layers.egs_mixed_op import EGSMixedOp
 
@@ -130,7 +131,8 @@ class EGSCell(keras.layers.Layer):
                 f"code over {expected[1]} primitives for each of the cell's {expected[0]} edges.")
         states = [self.preprocess0(inputs[0], training=training),
                   self.preprocess1(inputs[1], training=training)]
-        rows = tf.unstack(codes, num=len(self.edges))
+        with gating.near(codes):
+            rows = tf.unstack(codes, num=len(self.edges))
         kernels = self._edge_kernels()
         edge = 0
         for _ in range(self.num_intermediate):

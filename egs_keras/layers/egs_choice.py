@@ -1,6 +1,7 @@
 """`EGSChoice`: a block of any Keras model that is one (or several) of K candidate layers,
 picked by an Ensemble Gumbel-Softmax decision."""
 
+import contextlib
 import weakref
 
 import keras
@@ -181,7 +182,8 @@ class EGSChoice(keras.layers.Layer):
         return [round(c, 6) for c in costs]
 
     def call(self, inputs, training=None):
-        code = tf.cast(self._code(training), self.compute_dtype)
+        with gating.on_host() if self.execution == "sparse" else contextlib.nullcontext():
+            code = tf.cast(self._code(training), self.compute_dtype)
         if self.execution == "dense":
             entries = tf.unstack(code, num=len(self.candidates))
             output = tf.add_n([entry * candidate(inputs, training=training)

@@ -114,7 +114,8 @@ class EGSMixedOp(keras.layers.Layer):
         return k in self._kernel_shapes or bool(self.candidates[k].trainable_weights)
 
     def call(self, inputs, code, training=None, kernels=None):
-        code = tf.cast(code, inputs.dtype)
+        with gating.near(code):
+            code = tf.cast(code, inputs.dtype)
         num_ops = len(self.primitives)
         if code.shape.rank != 1 or code.shape[0] != num_ops:
             raise ValueError(

@@ -31,6 +31,22 @@ import tensorflow as tf
 from egs_keras._compat import record  # the tape's recording API (see _compat)
 from egs_keras.layers import operations
 
+HOST = "/device:CPU:0"
+
+
+def on_host():
+    """The device scope where sparse execution draws its codes: a `Switch` predicate lives
+    in host memory on a GPU, so codes (a few hundred bits) drawn on the device would cost a
+    device-to-host copy and a stream synchronisation per gate, every step. Computations on
+    a code (`with near(code)`) stay where it is; its values reach the device's ops as small
+    asynchronous copies."""
+    return tf.device(HOST)
+
+
+def near(tensor):
+    """The device scope of `tensor`'s op (none if it was placed by default)."""
+    return tf.device(tensor.device or "")
+
 
 def gate(tensor, pred):
     """`tensor` when `pred` is true, else a dead tensor (whatever consumes it does not run).
@@ -139,8 +155,9 @@ def sparse_weighted_sum(inputs, code, layers, zeros, training=None, kernels=None
     they have one (`operations.scaled_call`).
     """
     kernels = kernels or {}
-    entries = tf.unstack(code, num=code.shape[0])
-    bits = tf.unstack(code > 0, num=code.shape[0])
+    with near(code):  # predicates where the code was drawn (the host, see `on_host`)
+        entries = tf.unstack(code, num=code.shape[0])
+        bits = tf.unstack(code > 0, num=code.shape[0])
     total = zeros
     gated = {}
     for k, layer in layers.items():

@@ -1,5 +1,7 @@
 """`EGSSearchNetwork`: the CNN search network, trained with `model.fit` (joint or bilevel)."""
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -7,6 +9,7 @@ import tensorflow as tf
 from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras._compat import in_symbolic_scope
+from egs_keras.layers import gating
 from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
@@ -69,7 +72,8 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
             `op_costs` is K costs for both cell types, or {"normal": costs, "reduce":
             costs} with `[K]` or `[num_edges, K]` costs per type (`operation_costs` builds
             these tables from measured latency, parameters or multiply-adds).
-        execution: "dense" or "sparse" (see `EGSMixedOp`).
+        execution: "dense" or "sparse" (see `EGSMixedOp`). Sparse execution draws the codes
+            on the host (see `gating.on_host`).
         renormalize: see `EGSMixedOp`.
         search_mode: "joint" or "bilevel".
         stem_multiplier: the stem has `stem_multiplier · filters` channels.
@@ -173,7 +177,8 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
     def call(self, inputs, training=None):
         if in_symbolic_scope():
             return tf.zeros([tf.shape(inputs)[0], self.num_classes], self.compute_dtype)
-        codes = {t: d(training=training) for t, d in self.decisions.items()}
+        with gating.on_host() if self.execution == "sparse" else contextlib.nullcontext():
+            codes = {t: d(training=training) for t, d in self.decisions.items()}
         x = self.stem_bn(self.stem(inputs), training=training)
         s0 = s1 = x
         for cell in self.cells:

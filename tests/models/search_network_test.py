@@ -154,3 +154,21 @@ def test_keras_file_restores_alpha_and_both_optimizers(tmp_path):
     assert loaded.genotype() == model.genotype()
     loaded.fit(images, labels, batch_size=16, epochs=1, verbose=0)  # training continues
     assert int(loaded.arch_optimizer.iterations) == 4
+
+
+@pytest.mark.parametrize("execution", ["sparse", "dense"])
+def test_sparse_steps_draw_their_codes_and_gate_predicates_on_the_host(execution):
+    """On a GPU a gate's predicate lives in host memory: sparse steps draw the codes on the
+    host and compute every predicate there (no device-to-host copy per gate). Checked on
+    the requested devices of the step traced for a GPU (tracing needs none)."""
+    model = _tiny(execution=execution)
+    images, labels = _data(4)
+    with tf.device("/device:GPU:0"):
+        graph = tf.function(model.train_step, autograph=False).get_concrete_function(
+            (tf.constant(images), tf.constant(labels))).graph
+    switches = [op for op in graph.get_operations() if op.type == "Switch"]
+    predicates = {op.inputs[1].op for op in switches}
+    assert bool(switches) == (execution == "sparse")
+    assert predicates and all("CPU" in op.device for op in predicates) or not switches
+    samples = [op for op in graph.get_operations() if op.type.startswith("StatelessRandom")]
+    assert samples and all(("CPU" in op.device) == (execution == "sparse") for op in samples)
