@@ -1,39 +1,80 @@
-"""Search-network speed on this machine: time to first step, seconds per step, peak memory.
+"""Search-network speed on this machine: time to the first step (build, trace, first run),
+seconds per step and peak memory, for our executions and, given by path, the PyTorch peers.
 
-One run compares `dense` execution with `sparse` at M = 1, 4 and 7 on a DARTS-size search
-network (8 cells, 16 filters, 32×32×3 inputs, batch 32 by default), each configuration in its
-own process so that peak memory and tracing are measured in isolation. A step is one
-`model.fit` step of the joint search (forward, backward, both optimizers). Architecture codes
-come from the real estimator at the initial (uniform) α, so sparse steps run what a search
-would run at its start; as α sharpens, fewer operations are active.
+One run compares, each configuration in its own process (so that tracing and peak memory are
+measured in isolation), on a DARTS-size search network (8 cells, 16 filters, 32×32×3 inputs,
+batch 32 by default):
 
-    python benchmarks/search_benchmark.py [--cells 8 --filters 16 --batch 32 --steps 6]
-                                          [--no_grappler]
+* `dense` (M = 7) and `sparse` at M = 1, 4 and 7, joint search (the paper: one pass updates
+  weights and α); `bilevel` at M = 4 (sparse; DARTS' first order: an α pass on a validation
+  batch, then a weights pass, as the peers' step);
+* with `--torch_python` and the peers' checkouts (`--darts`, `--egs`, `--gdas`), their own
+  model code's first-order search step (`peer_search_step.py`: α step + weight step),
+  measured the same way: same network, batch, threads, warm-up and median.
 
-With `--replicas`, it compares instead one replica with `MirroredStrategy` over 2 logical CPU
-devices (dense execution, M = 7, the same global batch): search-step throughput under
-`tf.distribute` on a machine without GPUs.
+A step is what `model.fit` runs per batch (Keras' train function on the data iterator).
+Architecture codes come from the real estimator at the initial (uniform) α, so sparse steps
+run what a search would run at its start; as α sharpens, fewer operations are active.
+"build" = constructing and compiling the model; "trace" = building the step's graph in
+Python; "first run" = the first call (graph set-up and kernels' first use, then the step).
+Grappler (TensorFlow's graph optimiser) is off with `--no_grappler`, as the sparse search
+configs run. `--configs` picks rows, e.g. `dense,dense+xla,sparse:4` (`+xla`: XLA, dense
+only; `+mixed`: mixed float16).
 
-    python benchmarks/search_benchmark.py --replicas
+    python benchmarks/search_benchmark.py --no_grappler \\
+        [--torch_python ~/torch/bin/python --darts ~/src/darts --egs ~/src/DATA-NAS \\
+         --gdas ~/src/AutoDL-Projects]
+
+With `--replicas`, it compares instead one replica with `MirroredStrategy` over 2 logical
+CPU devices (dense execution, M = 7, the same global batch).
 """
 
 import argparse
 import json
 import os
+import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
 
-from step_timer import step_timer
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CONFIGS = "dense,sparse:1,sparse:4,sparse:7,bilevel:4"
+REPLICA_CONFIGS = "dense@1,dense@2"
+PEERS = {"darts": "DARTS (first-order search step)",
+         "egs": "official EGS code, M = {m} (first-order step)",
+         "gdas": "GDAS (search step)"}
 
-CONFIGS = [("dense", 7), ("sparse", 1), ("sparse", 4), ("sparse", 7)]
-REPLICA_CONFIGS = [("dense", 7, 1), ("dense", 7, 2)]
+
+def parse_config(text):
+    """"sparse:4+mixed@2" → dict(execution, num_samples, search_mode, xla, mixed, replicas)."""
+    text, _, replicas = text.partition("@")
+    text, *flags = text.split("+")
+    kind, _, samples = text.partition(":")
+    if kind not in ("dense", "sparse", "bilevel") or set(flags) - {"xla", "mixed"}:
+        raise SystemExit(f"Unknown configuration {text!r}: expected dense, sparse:M or "
+                         "bilevel:M, optionally +xla (dense) and +mixed, @replicas.")
+    return {"execution": "dense" if kind == "dense" else "sparse",
+            "num_samples": int(samples or 7), "search_mode": "bilevel"
+            if kind == "bilevel" else "joint", "xla": "xla" in flags,
+            "mixed": "mixed" in flags, "replicas": int(replicas or 1)}
+
+
+def label(config):
+    name = ("dense" if config["execution"] == "dense"
+            else f"sparse M={config['num_samples']}")
+    name += ", bilevel" if config["search_mode"] == "bilevel" else ", joint"
+    name += " +XLA" if config["xla"] else ""
+    name += " +mixed" if config["mixed"] else ""
+    if config["replicas"] > 1:
+        name += f", {config['replicas']} replicas"
+    return name
 
 
 def measure(args):
     """Runs one configuration in this process and prints a JSON line."""
+    config = parse_config(args.config)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
@@ -42,32 +83,78 @@ def measure(args):
     from egs_keras.models import EGSSearchNetwork
     from egs_keras.training import strategies
 
-    strategies.use_cpu_replicas(args.num_replicas)
-    strategy = strategies.get_strategy("mirrored" if args.num_replicas > 1 else "default")
+    strategies.use_cpu_replicas(config["replicas"])
+    strategy = strategies.get_strategy("mirrored" if config["replicas"] > 1 else "default")
     if args.no_grappler:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    if config["mixed"]:
+        keras.mixed_precision.set_global_policy("mixed_float16")
 
     size = args.size
     images = np.random.default_rng(0).normal(size=(args.batch, size, size, 3)).astype("float32")
-    labels = np.arange(args.batch) % 10
-    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    batch = (images, np.arange(args.batch) % 10)
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    if config["search_mode"] == "bilevel":
+        dataset = tf.data.Dataset.zip((dataset, dataset))
     start = time.perf_counter()
     with strategy.scope():
         model = EGSSearchNetwork(10, (size, size, 3), filters=args.filters,
-                                 num_cells=args.cells, num_samples=args.num_samples,
-                                 execution=args.execution)
+                                 num_cells=args.cells, num_samples=config["num_samples"],
+                                 execution=config["execution"],
+                                 search_mode=config["search_mode"])
         model.compile(keras.optimizers.SGD(0.025, momentum=0.9),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=False)
+                      jit_compile=config["xla"])
     built = time.perf_counter() - start
-    timer = step_timer()
-    model.fit(dataset, steps_per_epoch=args.steps + 1, epochs=1, verbose=0, callbacks=[timer])
-    times = timer.times
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"execution": args.execution, "num_samples": args.num_samples,
-                      "replicas": strategy.num_replicas_in_sync,
-                      "build_s": built, "first_step_s": times[0],
-                      "step_s": statistics.median(times[1:]), "peak_gb": peak_gb}))
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    model.make_train_function()
+    start = time.perf_counter()
+    compiled = getattr(model.train_function, "on_iterator", None)
+    if compiled is not None:  # one-level step function: its trace can be timed alone
+        compiled.get_concrete_function(iterator)
+    traced = time.perf_counter() - start
+    times = []
+    for _ in range(args.steps + 1):
+        start = time.perf_counter()
+        logs = model.train_function(iterator)
+        float(logs["loss"])  # wait for the step
+        times.append(time.perf_counter() - start)
+    print(json.dumps({**config, "build_s": built, "trace_s": traced,
+                      "first_run_s": times[0], "step_s": statistics.median(times[1:]),
+                      "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+
+
+def measure_peer(args, peer, path):
+    command = [args.torch_python, os.path.join(HERE, "peer_search_step.py"), f"--peer={peer}",
+               f"--path={path}", f"--cells={args.cells}", f"--filters={args.filters}",
+               f"--size={args.size}", f"--batch={args.batch}", f"--steps={args.steps}",
+               "--num_samples=7"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    row = json.loads(output.strip().splitlines()[-1])
+    row.update(label=PEERS[peer].format(m=7), trace_s=0.0, first_run_s=row["first_step_s"])
+    return row
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            lines = cpuinfo.read().splitlines()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in lines
+                 if line.startswith("model name")), "unknown CPU")
+    flags = next((line.split(":", 1)[1].split() for line in lines
+                  if line.startswith("flags")), [])
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name}, {os.cpu_count()} cores, {vector}"
+
+
+def commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main():
@@ -79,39 +166,48 @@ def main():
     parser.add_argument("--steps", type=int, default=6, help="Timed steps after the first.")
     parser.add_argument("--no_grappler", action="store_true",
                         help="Switch TensorFlow's Grappler graph optimiser off.")
+    parser.add_argument("--configs", default=None,
+                        help=f"Comma-separated rows (default {DEFAULT_CONFIGS}).")
     parser.add_argument("--replicas", action="store_true",
                         help="Compare 1 replica with 2 mirrored logical-CPU replicas.")
-    parser.add_argument("--execution", help=argparse.SUPPRESS)
-    parser.add_argument("--num_samples", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--num_replicas", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--torch_python", help="Python of an environment with PyTorch.")
+    for peer in PEERS:
+        parser.add_argument(f"--{peer}", help=f"Checkout of the {peer} repository.")
+    parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.execution:
+    if args.config:
         measure(args)
         return
-    configs = REPLICA_CONFIGS if args.replicas else [(e, m, 1) for e, m in CONFIGS]
+    configs = args.configs or (REPLICA_CONFIGS if args.replicas else DEFAULT_CONFIGS)
     rows = []
-    for execution, num_samples, replicas in configs:
-        command = [sys.executable, __file__, f"--cells={args.cells}", f"--filters={args.filters}",
-                   f"--size={args.size}", f"--batch={args.batch}", f"--steps={args.steps}",
-                   f"--execution={execution}", f"--num_samples={num_samples}",
-                   f"--num_replicas={replicas}"]
+    for text in configs.split(","):
+        config = parse_config(text)
+        command = [sys.executable, os.path.abspath(__file__), f"--cells={args.cells}",
+                   f"--filters={args.filters}", f"--size={args.size}",
+                   f"--batch={args.batch}", f"--steps={args.steps}", f"--config={text}"]
         command += ["--no_grappler"] if args.no_grappler else []
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        rows.append(json.loads(output.strip().splitlines()[-1]))
-        print(f"done: {execution} M={num_samples} replicas={replicas}", file=sys.stderr,
-              flush=True)
-    first = rows[0]["step_s"]
-    print(f"search network: {args.cells} cells, {args.filters} filters, {args.size}x{args.size}, "
-          f"global batch {args.batch}; median of {args.steps} steps"
-          + ("; Grappler off" if args.no_grappler else ""))
-    print(f"{'configuration':<22} {'build s':>8} {'first step s':>13} {'s/step':>8} "
-          f"{'speed-up':>9} {'peak GB':>8}")
+        rows.append({**json.loads(output.strip().splitlines()[-1]), "label": label(config)})
+        print(f"done: {rows[-1]['label']}", file=sys.stderr, flush=True)
+    peers = {peer: getattr(args, peer) for peer in PEERS if getattr(args, peer)}
+    if peers and not args.torch_python:
+        raise SystemExit("The peers need --torch_python (a Python with PyTorch).")
+    for peer, path in peers.items():
+        rows.append(measure_peer(args, peer, path))
+        print(f"done: {peer}", file=sys.stderr, flush=True)
+    print(f"search network: {args.cells} cells, {args.filters} filters, "
+          f"{args.size}x{args.size}, global batch {args.batch}; median of {args.steps} steps"
+          + ("; Grappler off" if args.no_grappler else "")
+          + f"\nCPU: {cpu_model()}; commit {commit()}")
+    print(f"| {'configuration':<44} | build s | trace s | first run s | to first step s "
+          f"| s/step | peak GB |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
-        label = "dense" if row["execution"] == "dense" else f"sparse M={row['num_samples']}"
-        if args.replicas:
-            label = f"{label} M={row['num_samples']}, {row['replicas']} replica(s)"
-        print(f"{label:<22} {row['build_s']:>8.1f} {row['first_step_s']:>13.1f} "
-              f"{row['step_s']:>8.2f} {first / row['step_s']:>8.2f}x {row['peak_gb']:>8.2f}")
+        total = row["build_s"] + row["trace_s"] + row["first_run_s"]
+        print(f"| {row['label']:<44} | {row['build_s']:.1f} | {row['trace_s']:.1f} "
+              f"| {row['first_run_s']:.1f} | {total:.1f} | {row['step_s']:.2f} "
+              f"| {row['peak_gb']:.2f} |")
+
 
 if __name__ == "__main__":
     main()
