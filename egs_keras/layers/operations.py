@@ -161,17 +161,20 @@ class BatchNorm(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if self.affine:
-            self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
-            self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+            # float32 under mixed precision too: the fused op takes float32 parameters.
+            self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones",
+                                         autocast=False)
+            self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros",
+                                        autocast=False)
         if self.track_statistics:
             # "mean": under tf.distribute each replica's update is averaged over all replicas
             # (and workers), so every copy holds the statistics of the global batch.
             self.moving_mean = self.add_weight(
                 name="moving_mean", shape=(channels,), initializer="zeros", trainable=False,
-                aggregation="mean")
+                aggregation="mean", autocast=False)
             self.moving_variance = self.add_weight(
                 name="moving_variance", shape=(channels,), initializer="ones", trainable=False,
-                aggregation="mean")
+                aggregation="mean", autocast=False)
 
     def call(self, inputs, training=None, output_scale=None):
         """`output_scale` (a scalar) multiplies the output, folded into the scale and offset."""

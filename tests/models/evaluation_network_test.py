@@ -85,3 +85,22 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="input_shape"):
         EvaluationNetwork(DARTS_V2, input_shape=(16, 16, 3), stem="imagenet", num_cells=3,
                           filters=4)
+
+
+def test_mixed_precision_trains_with_float32_batch_norm_parameters():
+    """Under mixed_float16 the fused batch norms get float32 scale, offset and statistics
+    (Keras would cast variable reads to float16, which the fused op refuses)."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = EvaluationNetwork(DARTS_V2, num_classes=4, input_shape=(16, 16, 3), filters=4,
+                                  num_cells=3)
+        model.compile(keras.optimizers.SGD(0.01), loss=LOSS)
+        x = tf.random.stateless_normal([8, 16, 16, 3], seed=[3, 4])
+        y = tf.constant([0, 1, 2, 3] * 2)
+        history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        assert np.all(np.isfinite(model(x, training=False)))
+        gammas = [w for w in model.weights if w.name == "gamma"]
+        assert gammas and all(w.dtype == "float32" for w in gammas)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
