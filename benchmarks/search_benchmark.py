@@ -18,8 +18,10 @@ run what a search would run at its start; as α sharpens, fewer operations are a
 "build" = constructing and compiling the model; "trace" = building the step's graph in
 Python; "first run" = the first call (graph set-up and kernels' first use, then the step).
 Grappler (TensorFlow's graph optimiser) is off with `--no_grappler`, as the sparse search
-configs run. `--configs` picks rows, e.g. `dense,dense+xla,sparse:4` (`+xla`: XLA, dense
-only; `+mixed`: mixed float16).
+configs run. `--configs` picks rows, e.g. `dense,dense+xla,sparse:4,eval+mixed` (`+xla`:
+XLA, not for sparse; `+mixed`: mixed float16; `eval`: the evaluation network of DARTS V2's
+genotype with `--eval_cells` cells of `--eval_filters` filters and batch `--eval_batch`,
+auxiliary head on, one training step of `model.fit`).
 
     python benchmarks/search_benchmark.py --no_grappler \\
         [--torch_python ~/torch/bin/python --darts ~/src/darts --egs ~/src/DATA-NAS \\
@@ -52,19 +54,23 @@ def parse_config(text):
     text, _, replicas = text.partition("@")
     text, *flags = text.split("+")
     kind, _, samples = text.partition(":")
-    if kind not in ("dense", "sparse", "bilevel") or set(flags) - {"xla", "mixed"}:
-        raise SystemExit(f"Unknown configuration {text!r}: expected dense, sparse:M or "
-                         "bilevel:M, optionally +xla (dense) and +mixed, @replicas.")
-    return {"execution": "dense" if kind == "dense" else "sparse",
+    if kind not in ("dense", "sparse", "bilevel", "eval") or set(flags) - {"xla", "mixed"}:
+        raise SystemExit(f"Unknown configuration {text!r}: expected dense, sparse:M, "
+                         "bilevel:M or eval, optionally +xla and +mixed, @replicas.")
+    return {"execution": kind if kind in ("dense", "eval") else "sparse",
             "num_samples": int(samples or 7), "search_mode": "bilevel"
             if kind == "bilevel" else "joint", "xla": "xla" in flags,
             "mixed": "mixed" in flags, "replicas": int(replicas or 1)}
 
 
-def label(config):
-    name = ("dense" if config["execution"] == "dense"
-            else f"sparse M={config['num_samples']}")
-    name += ", bilevel" if config["search_mode"] == "bilevel" else ", joint"
+def label(config, args):
+    if config["execution"] == "eval":
+        name = (f"evaluation network ({args.eval_cells} cells, {args.eval_filters} filters, "
+                f"batch {args.eval_batch})")
+    else:
+        name = ("dense" if config["execution"] == "dense"
+                else f"sparse M={config['num_samples']}")
+        name += ", bilevel" if config["search_mode"] == "bilevel" else ", joint"
     name += " +XLA" if config["xla"] else ""
     name += " +mixed" if config["mixed"] else ""
     if config["replicas"] > 1:
@@ -81,6 +87,7 @@ def measure(args):
     import tensorflow as tf
 
     from egs_keras.models import EGSSearchNetwork
+    from egs_keras.models import EvaluationNetwork
     from egs_keras.training import strategies
 
     strategies.use_cpu_replicas(config["replicas"])
@@ -90,18 +97,22 @@ def measure(args):
     if config["mixed"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
-    size = args.size
-    images = np.random.default_rng(0).normal(size=(args.batch, size, size, 3)).astype("float32")
-    batch = (images, np.arange(args.batch) % 10)
+    size, batch_size = args.size, args.eval_batch if config["execution"] == "eval" else args.batch
+    images = np.random.default_rng(0).normal(size=(batch_size, size, size, 3)).astype("float32")
+    batch = (images, np.arange(batch_size) % 10)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
     if config["search_mode"] == "bilevel":
         dataset = tf.data.Dataset.zip((dataset, dataset))
     start = time.perf_counter()
     with strategy.scope():
-        model = EGSSearchNetwork(10, (size, size, 3), filters=args.filters,
-                                 num_cells=args.cells, num_samples=config["num_samples"],
-                                 execution=config["execution"],
-                                 search_mode=config["search_mode"])
+        if config["execution"] == "eval":
+            model = EvaluationNetwork("darts_v2", 10, (size, size, 3), args.eval_filters,
+                                      args.eval_cells)
+        else:
+            model = EGSSearchNetwork(10, (size, size, 3), filters=args.filters,
+                                     num_cells=args.cells, num_samples=config["num_samples"],
+                                     execution=config["execution"],
+                                     search_mode=config["search_mode"])
         model.compile(keras.optimizers.SGD(0.025, momentum=0.9),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=config["xla"])
@@ -124,15 +135,17 @@ def measure(args):
                       "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 
 
-def measure_peer(args, peer, path):
-    command = [args.torch_python, os.path.join(HERE, "peer_search_step.py"), f"--peer={peer}",
-               f"--path={path}", f"--cells={args.cells}", f"--filters={args.filters}",
-               f"--size={args.size}", f"--batch={args.batch}", f"--steps={args.steps}",
-               "--num_samples=7"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    row = json.loads(output.strip().splitlines()[-1])
-    row.update(label=PEERS[peer].format(m=7), trace_s=0.0, first_run_s=row["first_step_s"])
-    return row
+def run_row(command, name):
+    """The JSON row a measuring process prints, or None (and its error) if it failed: one
+    failing configuration (e.g. XLA without a GPU kernel) leaves the rest of the table."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode or not lines:
+        error = result.stderr.strip().splitlines()[-3:]
+        print(f"failed: {name}: " + " | ".join(error), file=sys.stderr, flush=True)
+        return None
+    print(f"done: {name}", file=sys.stderr, flush=True)
+    return {**json.loads(lines[-1]), "label": name}
 
 
 def cpu_model():
@@ -164,6 +177,9 @@ def main():
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6, help="Timed steps after the first.")
+    parser.add_argument("--eval_cells", type=int, default=20)
+    parser.add_argument("--eval_filters", type=int, default=36)
+    parser.add_argument("--eval_batch", type=int, default=96)
     parser.add_argument("--no_grappler", action="store_true",
                         help="Switch TensorFlow's Grappler graph optimiser off.")
     parser.add_argument("--configs", default=None,
@@ -184,17 +200,24 @@ def main():
         config = parse_config(text)
         command = [sys.executable, os.path.abspath(__file__), f"--cells={args.cells}",
                    f"--filters={args.filters}", f"--size={args.size}",
-                   f"--batch={args.batch}", f"--steps={args.steps}", f"--config={text}"]
+                   f"--batch={args.batch}", f"--steps={args.steps}", f"--config={text}",
+                   f"--eval_cells={args.eval_cells}", f"--eval_filters={args.eval_filters}",
+                   f"--eval_batch={args.eval_batch}"]
         command += ["--no_grappler"] if args.no_grappler else []
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        rows.append({**json.loads(output.strip().splitlines()[-1]), "label": label(config)})
-        print(f"done: {rows[-1]['label']}", file=sys.stderr, flush=True)
+        row = run_row(command, label(config, args))
+        if row:
+            rows.append(row)
     peers = {peer: getattr(args, peer) for peer in PEERS if getattr(args, peer)}
     if peers and not args.torch_python:
         raise SystemExit("The peers need --torch_python (a Python with PyTorch).")
     for peer, path in peers.items():
-        rows.append(measure_peer(args, peer, path))
-        print(f"done: {peer}", file=sys.stderr, flush=True)
+        command = [args.torch_python, os.path.join(HERE, "peer_search_step.py"),
+                   f"--peer={peer}", f"--path={path}", f"--cells={args.cells}",
+                   f"--filters={args.filters}", f"--size={args.size}", f"--batch={args.batch}",
+                   f"--steps={args.steps}", "--num_samples=7"]
+        row = run_row(command, PEERS[peer].format(m=7))
+        if row:
+            rows.append({**row, "trace_s": 0.0, "first_run_s": row["first_step_s"]})
     print(f"search network: {args.cells} cells, {args.filters} filters, "
           f"{args.size}x{args.size}, global batch {args.batch}; median of {args.steps} steps"
           + ("; Grappler off" if args.no_grappler else "")
