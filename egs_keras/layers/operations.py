@@ -24,6 +24,7 @@ the last batch norm's scale (a mixed edge's code entry without a multiply of its
 """
 
 import inspect
+import math
 import weakref
 
 import keras
@@ -127,9 +128,12 @@ def _kernel(layer, name, shape):
 
 
 def stacked_kernel_initializer(shape, dtype=None):
-    """He-normal initial values for `[n, *kernel_shape]`: each of the n kernels drawn as its
-    own (fan-in of one kernel, not of the stack)."""
-    return tf.stack([keras.initializers.HeNormal()(shape[1:], dtype) for _ in range(shape[0])])
+    """He-normal initial values for `[n, *kernel_shape]`: each of the n kernels as Keras'
+    `he_normal` draws one (truncated normal, fan-in of one kernel, not of the stack), in
+    one draw."""
+    fan_in = math.prod(shape[1:-1])
+    stddev = math.sqrt(2.0 / fan_in) / 0.87962566103423978  # std of the ±2σ truncation
+    return keras.random.truncated_normal(shape, stddev=stddev, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")

@@ -10,12 +10,13 @@ from egs_keras.layers import operations
 from egs_keras.layers.genotype_cell import GenotypeCell
 from egs_keras.models import complexity
 from egs_keras.models import replica_steps
+from egs_keras.models.one_level_steps import OneLevelSteps
 
 STEMS = ("cifar", "imagenet")
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class EvaluationNetwork(keras.Model):
+class EvaluationNetwork(OneLevelSteps, keras.Model):
     """Stem, `num_cells` genotype cells (reductions at 1/3 and 2/3), auxiliary head, classifier.
 
     Two stems, as in DARTS:

@@ -11,6 +11,7 @@ from egs_keras.layers import highway_cell
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
+from egs_keras.models.one_level_steps import OneLevelSteps
 from egs_keras.models.replica_steps import global_loss
 from egs_keras.models.replica_steps import synchronized_gradients
 
@@ -18,7 +19,7 @@ STREAMS = ("train", "validation", "evaluation")
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class RecurrentLanguageModel(keras.Model):
+class RecurrentLanguageModel(OneLevelSteps, keras.Model):
     """Embedding → `keras.layers.RNN(cell)` → softmax over the vocabulary (AWD-LSTM / DARTS).
 
     Maps token ids `[batch, time]` to next-token logits `[batch, time, vocab_size]`.

@@ -31,6 +31,7 @@ from egs_keras.layers import operations
 from egs_keras.layers.genotype_cell import GenotypeCell
 from egs_keras.models import complexity
 from egs_keras.models.evaluation_network import imagenet_stem
+from egs_keras.models.one_level_steps import OneLevelSteps
 
 OUTPUT_STRIDES = (8, 16, 32)
 STEM_STRIDE = 8
@@ -38,7 +39,7 @@ STEM0_OUTPUT = 4  # index of stem0's last batch norm in `imagenet_stem`: the 1/4
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class SegmentationNetwork(keras.Model):
+class SegmentationNetwork(OneLevelSteps, keras.Model):
     """Per-pixel classifier built from a CNN genotype; returns logits `[N, H, W, classes]`.
 
     Args:
