@@ -25,10 +25,11 @@ demo-segmentation: $(STAMP)
 		--workdir=runs/shapes --config.data.data_dir=runs/tfds \
 		--config.cell_search.data.data_dir=runs/tfds
 
-## make test: set up, lint and run the test suite.
+## make test: set up, lint and run the test suite on two workers (most of a test's time is
+## single-threaded Python: tracing, process start-up), printing the 15 slowest tests.
 test: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py

@@ -39,6 +39,7 @@ setuptools.setup(
     extras_require={
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.5",  # make test runs the suite on two workers
             "scipy>=1.11",
             "ruff>=0.6",
             "dill",  # tfds.testing needs these two
