@@ -23,6 +23,7 @@ own_kernels=False)`), and `call(..., output_scale=s)` returns `s · output` with
 the last batch norm's scale (a mixed edge's code entry without a multiply of its own).
 """
 
+import functools
 import inspect
 import math
 import weakref
@@ -105,7 +106,12 @@ def scales_output(layer):
 
 
 def _call_parameters(layer):
-    return inspect.signature(layer.call).parameters
+    return _parameters_of(type(layer))
+
+
+@functools.lru_cache(maxsize=None)
+def _parameters_of(layer_class):
+    return frozenset(inspect.signature(layer_class.call).parameters)
 
 
 def scaled_call(layer, inputs, scale, training=None, kernels=None):
@@ -243,7 +249,8 @@ def _graph_constants(channels, kind="scale_offset"):
         cache = _EAGER_CONSTANTS
     else:
         cache = _GRAPH_CONSTANTS.setdefault(tf.compat.v1.get_default_graph(), {})
-    key = (channels, kind)
+    # Per replica of a `tf.distribute` step: each uses constants on its own device.
+    key = (channels, kind, id(tf.distribute.get_replica_context()))
     if key not in cache:
         # No control inputs: a constant made under a gated part of the graph (see `gating`)
         # would be dead wherever it is reused.
