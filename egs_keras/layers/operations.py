@@ -109,7 +109,7 @@ def _call_parameters(layer):
     return _parameters_of(type(layer))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parameters_of(layer_class):
     return frozenset(inspect.signature(layer_class.call).parameters)
 
