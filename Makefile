@@ -25,11 +25,12 @@ demo-segmentation: $(STAMP)
 		--workdir=runs/shapes --config.data.data_dir=runs/tfds \
 		--config.cell_search.data.data_dir=runs/tfds
 
-## make test: set up, lint and run the test suite on two workers (most of a test's time is
-## single-threaded Python: tracing, process start-up), printing the 15 slowest tests.
+## make test: set up, lint and run the test suite on two workers, one module per worker at a time
+## so that a module's shared fixtures are built once (most of a test's time is single-threaded
+## Python: tracing, process start-up), printing the 15 slowest tests.
 test: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py
-	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadscope
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py
