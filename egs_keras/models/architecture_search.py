@@ -19,13 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras import optimizers
 from egs_keras import search_space
+from egs_keras.models import replica_steps
 from egs_keras.models.one_level_steps import OneLevelSteps
-from egs_keras.models.replica_steps import global_loss
-from egs_keras.models.replica_steps import synchronized_gradients
 from egs_keras.ops import code_distribution
 
 SEARCH_MODES = ("joint", "bilevel")
@@ -102,27 +100,19 @@ class ArchitectureSearch(OneLevelSteps):
     def _gradient_step(self, data, variables, optimizer, stream):
         """One forward/backward pass; `optimizer=None` means joint: each optimizer gets its own
         variables' gradients from the same pass."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        scaler = optimizer or self.optimizer
-        with tf.GradientTape() as tape:
-            y_pred = self.search_forward(x, stream)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                     training=True)
-            if stream == "train":
-                _compat.loss_tracker(self).update_state(global_loss(loss),
-                                                sample_weight=tf.shape(x)[0])
-            loss = scaler.scale_loss(loss)
-        pairs = list(zip(tape.gradient(loss, variables), variables, strict=True))
+        x, y, sample_weight, y_pred, pairs = replica_steps.gradient_pass(
+            self, data, variables, forward=lambda x: self.search_forward(x, stream),
+            scaler=optimizer, track_loss=stream == "train")
         if optimizer is not None:
-            optimizer.apply_gradients(synchronized_gradients(pairs, optimizer))
+            optimizer.apply_gradients(replica_steps.synchronized_gradients(pairs, optimizer))
         else:
             # The loss was scaled for `optimizer` (mixed precision); loss scaling is linear, so
             # re-scale α's gradients to what `arch_optimizer` expects.
             ratio = self.arch_optimizer.scale_loss(1.0) / self.optimizer.scale_loss(1.0)
             arch = {id(v) for v in self.arch_variables}
-            self.optimizer.apply_gradients(synchronized_gradients(
+            self.optimizer.apply_gradients(replica_steps.synchronized_gradients(
                 [p for p in pairs if id(p[1]) not in arch], self.optimizer))
-            self.arch_optimizer.apply_gradients(synchronized_gradients(
+            self.arch_optimizer.apply_gradients(replica_steps.synchronized_gradients(
                 [(None if g is None else g * ratio, v) for g, v in pairs if id(v) in arch],
                 self.arch_optimizer))
         return x, y, y_pred, sample_weight

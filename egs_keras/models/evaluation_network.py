@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras.layers import operations
@@ -161,21 +160,17 @@ class EvaluationNetwork(OneLevelSteps, keras.Model):
         return complexity.count_multiply_adds(self)
 
     def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            logits, auxiliary = self.forward(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight,
-                                     training=True)
+        def loss(x, y, y_pred, sample_weight):
+            logits, auxiliary = y_pred
+            value = self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight,
+                                      training=True)
             if auxiliary is not None:  # (this model adds no layer losses to count twice)
-                loss += self.auxiliary_weight * self.compute_loss(
+                value += self.auxiliary_weight * self.compute_loss(
                     x=x, y=y, y_pred=auxiliary, sample_weight=sample_weight, training=True)
-            _compat.loss_tracker(self).update_state(replica_steps.global_loss(loss),
-                                            sample_weight=tf.shape(x)[0])
-            scaled = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        pairs = list(zip(tape.gradient(scaled, variables), variables, strict=True))
-        self.optimizer.apply_gradients(
-            replica_steps.synchronized_gradients(pairs, self.optimizer))
+            return value
+
+        x, y, sample_weight, (logits, _) = replica_steps.train_step(
+            self, data, forward=lambda x: self.forward(x, training=True), loss=loss)
         return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
 
 

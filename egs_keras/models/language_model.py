@@ -4,16 +4,14 @@
 import keras
 import tensorflow as tf
 
-from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras._compat import in_symbolic_scope
 from egs_keras.layers import highway_cell
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
+from egs_keras.models import replica_steps
 from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
 from egs_keras.models.one_level_steps import OneLevelSteps
-from egs_keras.models.replica_steps import global_loss
-from egs_keras.models.replica_steps import synchronized_gradients
 
 STREAMS = ("train", "validation", "evaluation")
 
@@ -225,17 +223,7 @@ class RecurrentLanguageModel(OneLevelSteps, keras.Model):
     def train_step(self, data):
         """Keras' training step, with gradients synchronised and clipped across replicas as
         one device would (see `replica_steps.synchronized_gradients`)."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                     training=True)
-            _compat.loss_tracker(self).update_state(global_loss(loss),
-                                                    sample_weight=tf.shape(x)[0])
-            scaled = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        pairs = list(zip(tape.gradient(scaled, variables), variables, strict=True))
-        self.optimizer.apply_gradients(synchronized_gradients(pairs, self.optimizer))
+        x, y, sample_weight, y_pred = replica_steps.train_step(self, data)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def reset_state(self):
