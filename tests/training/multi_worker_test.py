@@ -103,7 +103,7 @@ def test_two_workers_search_then_train_in_step_and_only_the_chief_writes(tmp_pat
 
 def test_a_worker_stopped_with_sigterm_saves_and_the_restarted_cluster_resumes(tmp_path):
     workdir = tmp_path / "train"
-    flags = ("--genotype=darts_v2", "--config.train.epochs=3", "--config.train.batch_size=16")
+    flags = ("--genotype=darts_v2", "--config.train.epochs=2", "--config.train.batch_size=16")
     processes = _start_cluster("train", workdir, tmp_path, *flags)
     history = workdir / "history.csv"
     deadline = time.monotonic() + 300
@@ -121,6 +121,6 @@ def test_a_worker_stopped_with_sigterm_saves_and_the_restarted_cluster_resumes(t
     resumed = f"Resuming at epoch {marker['epoch'] + 1}, step {marker['step'] + 1}"
     assert all(resumed in out for out in outputs)
     epochs = [row.split(",")[0] for row in history.read_text().splitlines()[1:]]
-    assert epochs == ["0", "1", "2"]
+    assert epochs == ["0", "1"]
     assert not (workdir / "checkpoints" / "mid_epoch.json").exists()
     _assert_workers_agree(workdir)
