@@ -87,12 +87,13 @@ import tensorflow as tf
 from configs import cifar10_eval, digits_paper_search
 from egs_keras import search_space
 from egs_keras.ops import cost_prior, log_probabilities
-from egs_keras.training import search_costs, train_run
+from egs_keras import runs
+from egs_keras.runs import classification
 
 folder, num_samples = sys.argv[1], int(sys.argv[2])
 config = digits_paper_search.get_config()
 config.search.num_samples = num_samples
-costs = search_costs.resolve_op_costs(config, folder)   # the run's latency table, read back
+costs = classification.op_costs_of(config, folder)   # the run's latency table, read back
 reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(folder + "/checkpoints"))
 alphas = {cell: reader.get_tensor(f"model_variables/{cell}_alphas.Slogits/.ATTRIBUTES/"
                                   "VARIABLE_VALUE") for cell in ("normal", "reduce")}
@@ -109,7 +110,7 @@ for edges, weight in ((None, weight), (2, weight), (2, 1.0)):
     probs = {cell: np.exp(log_probabilities(a, cost_prior(costs[cell]), weight).numpy())
              for cell, a in alphas.items()}
     genotype = search_space.derive_genotype(probs, num_samples, edges_per_node=edges)
-    counts[f"{edges}, {weight}"] = train_run.count_evaluation_network(
+    counts[f"{edges}, {weight}"] = runs.count_network(
         cifar10_eval.get_config(), genotype)["parameters"]
 print(json.dumps(counts))
 """

@@ -9,7 +9,7 @@ import json
 
 from absl import flags
 
-from egs_keras.training import train_run
+from egs_keras import runs
 from trainers import run_flags
 from trainers import startup
 
@@ -21,8 +21,7 @@ flags.mark_flags_as_required(["config", "genotype"])
 
 def main(argv):
     startup.begin(argv)
-    counts = train_run.count_evaluation_network(run_flags.resolved_config(CONFIG),
-                                                GENOTYPE.value)
+    counts = runs.count_network(run_flags.resolved_config(CONFIG), GENOTYPE.value)
     print(json.dumps(counts, indent=2))
 
 

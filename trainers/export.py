@@ -6,7 +6,7 @@
 
 from absl import flags
 
-from egs_keras.training import export_run
+from egs_keras import runs
 from trainers import startup
 
 WORKDIR = flags.DEFINE_string(
@@ -27,7 +27,7 @@ CHECKPOINT = flags.DEFINE_string(
 
 def main(argv):
     startup.begin(argv)
-    path = export_run.export_training_run(WORKDIR.value, EXPORT_BASE.value, VERSION.value,
+    path = runs.export_training_run(WORKDIR.value, EXPORT_BASE.value, VERSION.value,
                                           CHECKPOINT.value)
     print(path)
 

@@ -8,7 +8,7 @@ import json
 
 from absl import flags
 
-from egs_keras.training import pipeline
+from egs_keras import runs
 from trainers import run_flags
 from trainers import startup
 
@@ -21,7 +21,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     startup.begin(argv)
-    summary = pipeline.run_pipeline(run_flags.resolved_config(CONFIG), WORKDIR.value,
+    summary = runs.run_pipeline(run_flags.resolved_config(CONFIG), WORKDIR.value,
                                     STRATEGY.value)
     summary.pop("genotype")
     print(json.dumps(summary, indent=2))

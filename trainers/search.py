@@ -7,7 +7,7 @@ Writes <workdir>/genotype.json, <workdir>/cells/*.png, history.csv, logs/ and ch
 
 from absl import flags
 
-from egs_keras.training import search_run
+from egs_keras import runs
 from trainers import run_flags
 from trainers import startup
 
@@ -20,7 +20,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     startup.begin(argv)
-    genotype = search_run.run_search(run_flags.resolved_config(CONFIG), WORKDIR.value,
+    genotype = runs.run_search(run_flags.resolved_config(CONFIG), WORKDIR.value,
                                      STRATEGY.value)
     print(genotype.to_json())
     print(f"Work directory: {WORKDIR.value}")

@@ -9,7 +9,7 @@ import json
 
 from absl import flags
 
-from egs_keras.training import train_run
+from egs_keras import runs
 from trainers import run_flags
 from trainers import startup
 
@@ -23,7 +23,7 @@ flags.mark_flags_as_required(["config", "workdir", "genotype"])
 
 def main(argv):
     startup.begin(argv)
-    results = train_run.run_training(run_flags.resolved_config(CONFIG), WORKDIR.value,
+    results = runs.run_training(run_flags.resolved_config(CONFIG), WORKDIR.value,
                                      GENOTYPE.value, STRATEGY.value)
     results.pop("model")
     print(json.dumps(results, indent=2))

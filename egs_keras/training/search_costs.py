@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
-from egs_keras.data import image_datasets
 from egs_keras.models import operation_costs
 
 LATENCY_FILE = "latency.json"
@@ -24,11 +23,13 @@ LOG_NAMES = {"latency": "derived_latency_ms", "parameters": "derived_parameters"
              "multiply_adds": "derived_multiply_adds"}
 
 
-def resolve_op_costs(config, workdir=None, strategy=None):
+def resolve_op_costs(config, workdir=None, strategy=None, *, edge_costs):
     """The `op_costs` of `config`'s search network: None, K numbers, or {cell type:
     `[num_edges, K]` nested lists} for a measure (the latency table in `workdir`, or in
     memory without one; measured on `strategy`'s first device with its per-replica batch,
-    and averaged over the workers of a multi-worker cluster so that all use one prior)."""
+    and averaged over the workers of a multi-worker cluster so that all use one prior).
+    `edge_costs(config, measure, batch_size=, device=, table=)` measures the tables of the
+    task's search network (e.g. `classification.edge_costs`)."""
     search = config.search
     costs = search.op_costs
     if costs is None or (isinstance(costs, str) and not costs.strip()):
@@ -46,18 +47,7 @@ def resolve_op_costs(config, workdir=None, strategy=None):
     batch_size = max(search.batch_size // strategy.num_replicas_in_sync, 1)
     table = operation_costs.LatencyTable(latency_path(config, workdir))
     device = operation_costs.default_device(strategy) if costs == "latency" else None
-    if config.get("task", "cnn") == "rnn":
-        num_edges = len(search_space.edges(search.num_nodes - 4, num_inputs=1))
-        tables = operation_costs.rnn_edge_costs(
-            search.primitives, costs, units=search.units, num_edges=num_edges,
-            batch_size=batch_size, device=device, table=table)
-    else:
-        spec = image_datasets.get_dataset(config.data.name)
-        size = config.data.image_size or spec.image_size
-        tables = operation_costs.cnn_edge_costs(
-            search.primitives, costs, image_shape=(size, size, spec.channels),
-            filters=search.filters, num_cells=search.num_cells, num_nodes=search.num_nodes,
-            batch_size=batch_size, device=device, table=table)
+    tables = edge_costs(config, costs, batch_size=batch_size, device=device, table=table)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         tables = _mean_over_workers(tables, strategy)
     return {name: np.asarray(t, "float64").tolist() for name, t in tables.items()}
@@ -77,7 +67,7 @@ def share_latency_table(config, directory):
     `<directory>/latency.json` unless it names a table already; returns `config`. Tuners give
     all their searches one table: each operation is measured once, and every trial searches
     with the same prior."""
-    search = config.cell_search.search if config.get("task") == "segmentation" else config.search
+    search = config.cell_search.search if "cell_search" in config else config.search
     if not search.get("latency_table", ""):
         search.latency_table = str(pathlib.Path(directory) / LATENCY_FILE)
     return config

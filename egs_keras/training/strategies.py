@@ -37,7 +37,11 @@ def get_strategy(name):
     """The strategy called `name` (see the module docstring), created once per process: a
     pipeline's search and training share it (two `MirroredStrategy` objects over the same
     devices would mix up each other's collective operations). "multi_worker" and "tpu" must
-    be created before TensorFlow runs anything else; the trainers do it at start-up."""
+    be created before TensorFlow runs anything else; the trainers do it at start-up. A
+    `tf.distribute.Strategy` is returned as it is: every run function's `strategy` argument
+    takes a name or a strategy."""
+    if isinstance(name, tf.distribute.Strategy):
+        return name
     if name not in STRATEGIES:
         raise _validation.invalid("strategy", f"one of {list(STRATEGIES)}", name)
     if name == "default":

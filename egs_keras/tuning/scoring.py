@@ -17,12 +17,9 @@ import keras
 import keras_tuner as kt
 
 from egs_keras import search_space
-from egs_keras.data import image_datasets
-from egs_keras.data import language_modeling
+from egs_keras.runs import tasks
 from egs_keras.training import distributed_loop
-from egs_keras.training import language_runs
 from egs_keras.training import strategies
-from egs_keras.training import train_run
 
 
 def oracle_seed(config, seed=None):
@@ -38,59 +35,45 @@ def oracle_seed(config, seed=None):
 
 @dataclasses.dataclass
 class ScoringData:
-    """The batches a score trains on, its validation batches, and what builds need."""
+    """The batches a score trains on, its validation batches, and `build(genotype)` → the
+    compiled model to train (the task's `scoring_run`)."""
 
     batches: object
     steps: int
     validation: object
     epochs: int
-    vocab_size: int = 0
+    build: object
 
 
 def objective(config):
-    """The keras-tuner objective of a config: val_accuracy (max) or val_perplexity (min)."""
-    if language_runs.is_language_task(config):
-        return kt.Objective("val_perplexity", "min")
-    return kt.Objective("val_accuracy", "max")
+    """The keras-tuner objective of a config's task: val_accuracy (max) or val_perplexity
+    (min)."""
+    return kt.Objective(*tasks.tunable_task_of(config).OBJECTIVE)
 
 
 def scoring_data(config, epochs):
     """The data of `epochs`-epoch scoring runs of `config` (see the module doc), in the order
     of `config.seed`."""
-    seed, train = config.seed, config.train
-    if language_runs.is_language_task(config):
-        vocabulary, streams = language_runs.load_corpus(config.data)
-        rows = language_modeling.batchify(streams["train"], train.batch_size)
-        batches, steps = language_modeling.training_windows(rows, train.bptt, seed, epochs)
-        validation = language_modeling.evaluation_windows(
-            language_modeling.batchify(streams["validation"], train.eval_batch_size),
-            train.bptt)
-        return ScoringData(batches, steps, validation, epochs, len(vocabulary))
-    search = config.search
-    spec, image_size, (examples, valid) = image_datasets.load_config_splits(
-        config.data, search.train_split, search.valid_split)
-    batches, steps = image_datasets.training_batches(
-        examples, spec, image_size, train.batch_size, seed, epochs, cutout=train.cutout)
-    validation = image_datasets.evaluation_batches(valid, spec, image_size, train.batch_size)
-    return ScoringData(batches, steps, validation, epochs)
+    batches, steps, validation, build = tasks.tunable_task_of(config).scoring_run(config,
+                                                                                   epochs)
+    return ScoringData(batches, steps, validation, epochs, build)
 
 
 def build_model(config, genotype, data):
     """The compiled evaluation model of `genotype` for scoring runs on `data`, its initial
     weights a function of `config.seed` (so that a trial repeats exactly)."""
     keras.utils.set_random_seed(config.seed)
-    if language_runs.is_language_task(config):
-        return language_runs.build_language_model(config, genotype, data.vocab_size)
-    return train_run.build_evaluation_model(config, genotype, data.steps)
+    return data.build(search_space.load_genotype(genotype))
 
 
 def score_genotype(config, genotype, data, strategy="default"):
     """Trains the evaluation model of `genotype` on `data` under `strategy` (a name of
-    `strategies.STRATEGIES`) and returns the objective's value after the last epoch."""
-    distribution = strategies.get_strategy(strategy)
-    with distribution.scope():
-        model = build_model(config, search_space.load_genotype(genotype), data)
-    history = distributed_loop.fit(model, distribution, data.batches, epochs=data.epochs,
+    `strategies.STRATEGIES` or a `tf.distribute.Strategy`) and returns the objective's value
+    after the last epoch."""
+    strategy = strategies.get_strategy(strategy)
+    with strategy.scope():
+        model = build_model(config, genotype, data)
+    history = distributed_loop.fit(model, strategy, data.batches, epochs=data.epochs,
                                    steps_per_epoch=data.steps,
                                    validation_data=data.validation,
                                    callbacks=[keras.callbacks.TerminateOnNaN()])
@@ -101,14 +84,4 @@ def random_genotype_of(config, seed):
     """A genotype drawn uniformly from the EGS space of `config.search` (its M, primitives
     and nodes; CNN or recurrent; as many edges per node as its derivation keeps),
     reproducible from `seed`."""
-    search = config.search
-    edges = search.get("edges_per_node", 0) or None
-    if language_runs.is_language_task(config):
-        return search_space.random_genotype(
-            search.num_samples, kind="rnn", primitives=search.primitives,
-            num_intermediate=search.num_nodes - 4, seed=seed, name=f"random_{seed}",
-            edges_per_node=edges)
-    return search_space.random_genotype(
-        search.num_samples, primitives=search.primitives,
-        num_intermediate=search.num_nodes - 3, seed=seed, name=f"random_{seed}",
-        edges_per_node=edges)
+    return tasks.tunable_task_of(config).random_genotype(config, seed)

@@ -19,9 +19,9 @@ import numpy as np
 
 from egs_keras import _validation
 from egs_keras import record_files
+from egs_keras.runs import tasks
 from egs_keras.training import records
 from egs_keras.training import search_costs
-from egs_keras.training import search_run
 from egs_keras.tuning import scoring
 
 
@@ -70,7 +70,7 @@ def run_multi_seed(config, directory, seeds, retrain_epochs, strategy="default")
         folder = directory / f"seed_{seed}"
 
         def compute(seed_config=seed_config, folder=folder):
-            genotype = search_run.run_search(seed_config, folder / "search", strategy)
+            genotype = tasks.run_search(seed_config, folder / "search", strategy)
             # Retrained under the base config's seed: only the genotype differs between runs.
             data = scoring.scoring_data(config, retrain_epochs)
             return genotype, scoring.score_genotype(config, genotype, data, strategy)

@@ -20,9 +20,9 @@ import keras_tuner as kt
 
 from egs_keras import _validation
 from egs_keras import record_files
+from egs_keras.runs import tasks
 from egs_keras.training import records
 from egs_keras.training import search_costs
-from egs_keras.training import search_run
 from egs_keras.tuning import scoring
 
 ORACLES = ("random", "bayesian")
@@ -86,7 +86,7 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
         trial_config = search_costs.share_latency_table(
             config_for(self.config, trial.hyperparameters.values), self.directory)
         folder = pathlib.Path(self.get_trial_dir(trial.trial_id))
-        genotype = search_run.run_search(trial_config, folder / "search", self.strategy)
+        genotype = tasks.run_search(trial_config, folder / "search", self.strategy)
         value = scoring.score_genotype(
             trial_config, genotype, scoring.scoring_data(trial_config, self.retrain_epochs),
             self.strategy)

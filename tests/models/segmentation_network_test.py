@@ -8,7 +8,7 @@ from egs_keras.layers import operations
 from egs_keras.models import EvaluationNetwork
 from egs_keras.models import segmentation_network
 from egs_keras.models.segmentation_network import SegmentationNetwork
-from egs_keras.training import segmentation_runs
+from egs_keras.runs import segmentation
 
 DARTS_V2 = search_space.published_genotype("darts_v2")
 TINY = {"num_classes": 5, "filters": 4, "num_cells": 3, "aspp_filters": 8,
@@ -84,12 +84,12 @@ def test_the_same_genotype_json_drives_classification_and_segmentation(tmp_path)
         assert (a.nodes, a.concat, a.reduction) == (b.nodes, b.concat, b.reduction)
     # At output stride 32 the backbone is the ImageNet network: every stem and cell weight
     # transfers, and the cells then compute the same features.
-    copied, total = segmentation_runs.initialize_backbone(segmenter, classifier)
+    copied, total = segmentation.initialize_backbone(segmenter, classifier)
     assert copied == total > 50
     x = tf.random.normal([1, 32, 32, 3])
     assert segmenter(x).shape == (1, 32, 32, 5)
     with pytest.raises(ValueError, match="stem differs"):
-        segmentation_runs.initialize_backbone(
+        segmentation.initialize_backbone(
             segmenter, EvaluationNetwork(DARTS_V2, num_classes=5, input_shape=(8, 8, 3),
                                          filters=4, num_cells=3, auxiliary_weight=0.0))
 
@@ -98,7 +98,7 @@ def test_backbone_transfer_at_output_stride_16_keeps_what_still_fits():
     classifier = EvaluationNetwork(DARTS_V2, num_classes=5, input_shape=(32, 32, 3),
                                    filters=4, num_cells=4, stem="imagenet", auxiliary_weight=0.0)
     segmenter = SegmentationNetwork(DARTS_V2, output_stride=16, **{**TINY, "num_cells": 4})
-    copied, total = segmentation_runs.initialize_backbone(segmenter, classifier)
+    copied, total = segmentation.initialize_backbone(segmenter, classifier)
     # The cell after the dilated reduction preprocesses s0 with a 1×1 conv, not a factorized
     # reduce: those weights keep their initial values, everything else moves.
     assert 0 < copied < total

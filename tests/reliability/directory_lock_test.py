@@ -56,11 +56,11 @@ def test_nested_claims_in_one_process_share_the_lock_and_release_it(tmp_path):
 
 
 def test_a_second_export_into_one_base_gets_the_lock_error(tmp_path, holder):
-    from egs_keras.training import export_run  # noqa: PLC0415 (heavy: only this test)
+    from egs_keras import runs  # noqa: PLC0415 (heavy: only this test)
 
     # The lock comes first: the training run is not even read (it does not exist here).
     with pytest.raises(directory_lock.DirectoryBusyError, match="in use by another process"):
-        export_run.export_training_run(tmp_path / "train", export_base=tmp_path / "run")
+        runs.export_training_run(tmp_path / "train", export_base=tmp_path / "run")
 
 
 @pytest.mark.parametrize("tuner", ["random", "settings", "multi_seed"])

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from egs_keras import runs
 from egs_keras.training import callbacks
 from egs_keras.training import config as run_config
 from egs_keras.training import directory_lock
 from egs_keras.training import records
 from egs_keras.training import run_acceptance
-from egs_keras.training import search_run
 
 ROOT = pathlib.Path(__file__).parents[2]
 
@@ -38,7 +38,7 @@ def finished(tmp_path_factory):
     """Two uninterrupted 2-epoch searches with one config and seed, in two directories."""
     root = tmp_path_factory.mktemp("runs")
     for name in ("first", "second"):
-        search_run.run_search(_config(root / "tfds"), root / name)
+        runs.run_search(_config(root / "tfds"), root / name)
     return root
 
 
@@ -71,7 +71,7 @@ def test_one_config_and_seed_give_the_same_variables_genotype_and_history(finish
 def test_a_lost_state_file_resumes_instead_of_overwriting(finished, tmp_path):
     run = _copy(finished, tmp_path)
     (run / "checkpoints" / "checkpoint").unlink()
-    search_run.run_search(_config(finished / "tfds", epochs=3), run)
+    runs.run_search(_config(finished / "tfds", epochs=3), run)
     assert _epochs(run) == [0, 1, 2]  # resumed after epoch 2, nothing overwritten
     changes = json.loads((run / run_acceptance.CHANGES_NAME).read_text())
     assert changes == [{"field": "search.epochs", "old": 2, "new": 3, "from_epoch": 2}]
@@ -83,7 +83,7 @@ def test_a_damaged_last_checkpoint_reruns_its_epoch_once(finished, tmp_path):
     # unusable, the row is there. The run goes back to ckpt-1, and epoch 2 appears once.
     data = run / "checkpoints" / "ckpt-2.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:100])
-    search_run.run_search(_config(finished / "tfds"), run)
+    runs.run_search(_config(finished / "tfds"), run)
     assert _epochs(run) == [0, 1]
     assert (run / "checkpoints" / "ckpt-2.data-00000-of-00001.damaged").exists()
     assert (run / "checkpoints" / "ckpt-2.index").exists()  # written again
@@ -97,7 +97,7 @@ def test_a_changed_search_is_refused_and_the_record_kept(finished, field, value)
     config = _config(finished / "tfds")
     config.search[field] = value
     with pytest.raises(run_acceptance.RunMismatchError, match=rf"search\.{field}: "):
-        search_run.run_search(config, run)
+        runs.run_search(config, run)
     assert {name: (run / name).read_bytes() for name in before} == before
 
 
@@ -110,7 +110,7 @@ def test_a_run_in_a_directory_another_process_holds_is_refused(finished, tmp_pat
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(directory_lock.DirectoryBusyError, match="in use by another"):
-            search_run.run_search(_config(finished / "tfds"), tmp_path / "busy")
+            runs.run_search(_config(finished / "tfds"), tmp_path / "busy")
         assert not (tmp_path / "busy" / "config.json").exists()
     finally:
         holder.kill()

@@ -43,13 +43,13 @@ def compare_runs(root):
     are measured, not seeded."""
     import tensorflow as tf
 
-    from egs_keras.training import language_runs
+    from egs_keras.runs import language
 
     root = pathlib.Path(root)
     config = tiny_config(root / "tfds")
-    genotypes = [language_runs.run_language_search(config, root / "first")]
+    genotypes = [language.run_search(config, root / "first")]
     config.search.latency_table = str(root / "first" / "latency.json")
-    genotypes.append(language_runs.run_language_search(config, root / "second"))
+    genotypes.append(language.run_search(config, root / "second"))
     values = []
     for name in ("first", "second"):
         reader = tf.train.load_checkpoint(str(root / name / "checkpoints"))

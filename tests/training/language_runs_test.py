@@ -9,10 +9,9 @@ import sys
 import pytest
 
 from configs import rnn_demo
+from egs_keras import runs
+from egs_keras.runs import language
 from egs_keras.training import config as run_config
-from egs_keras.training import language_runs
-from egs_keras.training import pipeline
-from egs_keras.training import train_run
 
 ROOT = pathlib.Path(__file__).parents[2]
 
@@ -33,7 +32,7 @@ def _tiny(data_dir, **train):
 
 def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(data_dir,
                                                                               tmp_path):
-    summary = pipeline.run_pipeline(_tiny(data_dir), tmp_path)
+    summary = runs.run_pipeline(_tiny(data_dir), tmp_path)
     unigram = 23.4  # the add-one unigram model of egs_sentences (see language_modeling)
     assert 1.0 < summary["test_perplexity"] < unigram and summary["vocabulary_size"] == 33
     genotype = json.loads((tmp_path / "search" / "genotype.json").read_text())
@@ -42,15 +41,15 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
     assert (tmp_path / "train" / "vocabulary.txt").read_text().startswith("<unk>\n<eos>\n")
     assert len((tmp_path / "search" / "history.csv").read_text().splitlines()) == 3
     assert (pathlib.Path(summary["export"]) / "assets.extra" / "vocabulary.txt").exists()
-    assert pipeline.run_pipeline(_tiny(data_dir), tmp_path) == summary  # finished: no-op
+    assert runs.run_pipeline(_tiny(data_dir), tmp_path) == summary  # finished: no-op
 
 
 def test_training_a_published_cell_resumes_and_ends_with_averaged_weights(data_dir, tmp_path):
     config = _tiny(data_dir, averaging_patience=1)
     config.train.epochs = 2
-    first = train_run.run_training(config, tmp_path, "darts_rnn_v2")
+    first = runs.run_training(config, tmp_path, "darts_rnn_v2")
     config.train.epochs = 4
-    resumed = train_run.run_training(config, tmp_path, "darts_rnn_v2")
+    resumed = runs.run_training(config, tmp_path, "darts_rnn_v2")
     rows = (tmp_path / "history.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
     assert "averaging" in rows[0]
@@ -60,9 +59,9 @@ def test_training_a_published_cell_resumes_and_ends_with_averaged_weights(data_d
 def test_wrong_genotypes_strategies_and_fields_are_explained(data_dir, tmp_path):
     config = _tiny(data_dir)
     with pytest.raises(ValueError, match='a recurrent genotype'):
-        train_run.run_training(config, tmp_path / "a", "darts_v2")
+        runs.run_training(config, tmp_path / "a", "darts_v2")
     with pytest.raises(ValueError, match="does not carry hidden states"):
-        language_runs.run_language_search(config, tmp_path / "b", strategy="multi_worker")
+        language.run_search(config, tmp_path / "b", strategy="multi_worker")
     bad = _tiny(data_dir)
     bad.train.state_dropout = 1.0
     with pytest.raises(ValueError, match="config.train.state_dropout"):

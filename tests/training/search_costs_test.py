@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from egs_keras import search_space
+from egs_keras.runs import classification
 from egs_keras.training import config as base
 from egs_keras.training import search_costs
 
@@ -18,20 +19,20 @@ def _config(**search):
 
 
 def test_no_prior_numbers_and_tables():
-    assert search_costs.resolve_op_costs(_config(op_costs="")) is None
-    numbers = search_costs.resolve_op_costs(_config(op_costs="0,0,0,0,4,8,3,5"))
+    assert classification.op_costs_of(_config(op_costs="")) is None
+    numbers = classification.op_costs_of(_config(op_costs="0,0,0,0,4,8,3,5"))
     assert numbers == [0, 0, 0, 0, 4, 8, 3, 5]
-    tables = search_costs.resolve_op_costs(_config(op_costs="parameters"))
+    tables = classification.op_costs_of(_config(op_costs="parameters"))
     assert sorted(tables) == ["normal", "reduce"]
     assert np.asarray(tables["reduce"]).shape == (2, 8)
 
 
 def test_a_resumed_search_reuses_its_latency_table(tmp_path):
     config = _config(op_costs="latency")
-    first = search_costs.resolve_op_costs(config, tmp_path)
+    first = classification.op_costs_of(config, tmp_path)
     table = tmp_path / search_costs.LATENCY_FILE
     stamp = table.stat().st_mtime_ns
-    assert search_costs.resolve_op_costs(config, tmp_path) == first
+    assert classification.op_costs_of(config, tmp_path) == first
     assert table.stat().st_mtime_ns >= stamp
     shared = search_costs.share_latency_table(_config(op_costs="latency"), tmp_path / "tuner")
     assert shared.search.latency_table == str(tmp_path / "tuner" / "latency.json")

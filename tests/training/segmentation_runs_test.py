@@ -8,10 +8,9 @@ import pathlib
 import numpy as np
 import pytest
 
+from egs_keras import runs
 from egs_keras.data import segmentation_datasets
 from egs_keras.training import config as run_config
-from egs_keras.training import pipeline
-from egs_keras.training import train_run
 
 CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
 
@@ -40,7 +39,7 @@ def trained(tmp_path_factory):
     config.train.epochs = 12
     config.genotype = "darts_v2"
     run_config.validate_config(config)
-    summary = pipeline.run_pipeline(config, tmp / "run")
+    summary = runs.run_pipeline(config, tmp / "run")
     return config, tmp / "run", summary
 
 
@@ -80,7 +79,7 @@ def test_results_and_summary_report_iou_per_class_and_cost(trained):
 
 def test_a_finished_run_resumes_to_the_same_results_without_training(trained):
     config, workdir, summary = trained
-    results = train_run.run_training(config, workdir / "train", "darts_v2")
+    results = runs.run_training(config, workdir / "train", "darts_v2")
     assert len(_history(workdir / "train" / "history.csv")) == 12
     assert results["mean_iou"] == pytest.approx(summary["mean_iou"], abs=1e-6)
 
@@ -90,7 +89,7 @@ def test_the_pipeline_searches_cells_then_segments_with_them(tmp_path):
     config.cell_search = _config("smoke", tmp_path)
     config.train.epochs = 1
     config.train.filters = 4
-    summary = pipeline.run_pipeline(run_config.validate_config(config), tmp_path / "run")
+    summary = runs.run_pipeline(run_config.validate_config(config), tmp_path / "run")
     searched = json.loads((tmp_path / "run" / "search" / "genotype.json").read_text())
     assert summary["genotype"] == searched
     assert json.loads((tmp_path / "run" / "train" / "genotype.json").read_text()) == searched
@@ -99,7 +98,7 @@ def test_the_pipeline_searches_cells_then_segments_with_them(tmp_path):
 
 def test_counts_of_the_paper_network_without_training():
     config = run_config.default_segmentation_config()
-    counts = train_run.count_evaluation_network(config, "darts_v2")
+    counts = runs.count_network(config, "darts_v2")
     assert counts["input_shape"] == [512, 512, 3]
     assert 5e6 < counts["parameters"] < 2e7  # 11.3M: the 256-channel head dominates
     assert counts["multiply_adds"] > 1e10

@@ -6,10 +6,9 @@ import pytest
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.data import segmentation_datasets
+from egs_keras.runs import classification
+from egs_keras.runs import segmentation
 from egs_keras.training import config as run_config
-from egs_keras.training import search_run
-from egs_keras.training import segmentation_runs
-from egs_keras.training import train_run
 
 DARTS_V2 = search_space.published_genotype("darts_v2")
 
@@ -36,8 +35,8 @@ def _smoke_config(directory):
 def test_search_and_evaluation_steps_compile_with_xla(digits):
     directory, batches, steps = digits
     config = _smoke_config(directory)
-    for model in (search_run.build_search_model(config, steps),
-                  train_run.build_evaluation_model(config, DARTS_V2, steps)):
+    for model in (classification.build_search_model(config, steps),
+                  classification.build_evaluation_model(config, DARTS_V2, steps)):
         history = model.fit(batches, steps_per_epoch=steps, verbose=0)
         assert model.jit_compile is True, type(model).__name__
         assert history.history["loss"][0] > 0
@@ -52,7 +51,7 @@ def test_segmentation_steps_compile_with_xla(tmp_path):
     examples = segmentation_datasets.load_examples("egs_shapes", "validation", str(tmp_path))
     batches, steps = segmentation_datasets.training_batches(examples.take(32), spec, 32, 8,
                                                             seed=0, epochs=1)
-    model = segmentation_runs.build_segmentation_model(config, "darts_v2", steps)
+    model = segmentation.build_segmentation_model(config, "darts_v2", steps)
     model.fit(batches, steps_per_epoch=steps, verbose=0)
     assert model.jit_compile is True
 

@@ -1,8 +1,10 @@
-"""Semantic segmentation runs: config + genotype → `SegmentationNetwork` → fit → mean IoU.
-`run_training` (so egs-train and egs-pipeline) dispatches configs of task "segmentation" here.
+"""Semantic segmentation (config task "segmentation"): a `SegmentationNetwork` on a
+genotype's cells → fit → mean IoU → SavedModel. Its cells come from `config.genotype` (a
+published name or a JSON file) or, when that is empty, from a CNN search (`config.cell_search`,
+on classification data).
 
->>> results = run_segmentation_training(config, "runs/voc", "darts_v2")   # doctest: +SKIP
->>> results["mean_iou"], results["iou"]["person"]                          # doctest: +SKIP
+>>> results = run_training(config, "runs/voc", "darts_v2")     # doctest: +SKIP
+>>> results["mean_iou"], results["iou"]["person"]               # doctest: +SKIP
 
 Records, checkpoints and resume behave as for classification: history.csv gains `mean_iou`
 and one `iou_<class>` column per class (training and `val_` for the evaluation split).
@@ -15,18 +17,15 @@ from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.data import segmentation_datasets
+from egs_keras.export import segmentation
 from egs_keras.models import complexity
 from egs_keras.models.segmentation_network import SegmentationNetwork
+from egs_keras.runs import classification
 from egs_keras.training import checkpointing
-from egs_keras.training import distributed_loop
 from egs_keras.training import records
+from egs_keras.training import training_runs
 
 IGNORE_LABEL = segmentation_datasets.IGNORE_LABEL
-
-
-def is_segmentation_task(config):
-    """Whether a run config is a semantic segmentation one."""
-    return config.get("task", "cnn") == "segmentation"
 
 
 def sizes(config):
@@ -35,13 +34,19 @@ def sizes(config):
     return config.data.crop_size or spec.crop_size, config.data.eval_size or spec.eval_size
 
 
+def run_search(config, workdir, strategy="default"):
+    """The cells' search: the CNN search of `config.cell_search` (see
+    `classification.run_search`)."""
+    return classification.run_search(config.cell_search, workdir, strategy)
+
+
 def build_segmentation_model(config, genotype, steps_per_epoch):
     """The compiled `SegmentationNetwork` of a config (create it inside a strategy's scope):
     SGD with momentum and a poly learning rate, cross-entropy ignoring label 255, IoU."""
     train = config.train
     spec = segmentation_datasets.get_dataset(config.data.name)
     model = SegmentationNetwork(
-        search_space.load_genotype(genotype), num_classes=spec.num_classes, channels=3,
+        genotype, num_classes=spec.num_classes, channels=3,
         filters=train.filters, num_cells=train.num_cells, output_stride=train.output_stride,
         aspp_filters=train.aspp_filters, aspp_rates=list(train.aspp_rates),
         decoder_filters=train.decoder_filters, low_level_filters=train.low_level_filters,
@@ -60,9 +65,10 @@ def build_segmentation_model(config, genotype, steps_per_epoch):
     return model
 
 
-def count_segmentation_network(config, genotype):
+def count_network(config, genotype):
     """{"parameters", "multiply_adds", "input_shape"} at the config's evaluation size."""
-    model = build_segmentation_model(config, genotype, steps_per_epoch=1)
+    model = build_segmentation_model(config, search_space.load_genotype(genotype),
+                                     steps_per_epoch=1)
     eval_size = sizes(config)[1]
     return {"parameters": complexity.count_parameters(model),
             "multiply_adds": model.count_multiply_adds(eval_size),
@@ -103,47 +109,65 @@ def initialize_backbone(model, evaluation_model):
 
 
 @records.owns_workdir
-def run_segmentation_training(config, workdir, genotype, strategy="default"):
+def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) a segmentation network on `genotype`'s cells in
     `workdir`, evaluates it on the data set's evaluation split and returns {"mean_iou",
-    "iou" (per class), "test_loss", "parameters", "multiply_adds", "model"}; the numbers
-    also go to `<workdir>/results.json`."""
-    from egs_keras.training import export_run  # noqa: PLC0415 (it imports this module)
-
-    workdir, distribution, genotype = records.start_training_run(config, workdir, genotype,
-                                                                 strategy)
+    "iou" (per class), "test_loss", "parameters", "multiply_adds", "eval_size", "epochs",
+    "model"}; the numbers also go to `<workdir>/results.json`. With
+    `config.train.backbone_run` (an ImageNet classification run), a new run starts from its
+    stem and cells."""
     train, data = config.train, config.data
-    records.set_graph_optimizer(train.graph_optimizer)
     spec = segmentation_datasets.get_dataset(data.name)
     crop_size, eval_size = sizes(config)
-    examples, test = (segmentation_datasets.load_examples(data.name, split, data.data_dir or None)
-                      for split in (spec.train_split, spec.test_split))
-    steps = image_datasets.num_examples(examples) // train.batch_size
 
-    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
-    with distribution.scope():
-        model = build_segmentation_model(config, genotype, steps)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=distribution)
-    initial_epoch = checkpoint.restore()
-    if initial_epoch == 0 and train.backbone_run:
-        copied, total = initialize_backbone(
-            model, export_run.load_training_run(train.backbone_run).model)
-        print(f"Backbone: {copied} of {total} variables from {train.backbone_run}")
-    batches, steps = segmentation_datasets.training_batches(
-        examples, spec, crop_size, train.batch_size, config.seed, train.epochs, initial_epoch)
-    test_batches = segmentation_datasets.evaluation_batches(test, spec, eval_size,
-                                                            train.eval_batch_size)
-    if initial_epoch < train.epochs:
-        distributed_loop.fit(model, distribution, batches, epochs=train.epochs,
-                             initial_epoch=initial_epoch, steps_per_epoch=steps,
-                             validation_data=test_batches, callbacks=callbacks,
-                             verbose=records.progress_verbosity(), checkpoint=checkpoint)
-    scores = distributed_loop.evaluate(model, distribution, test_batches)
-    results = {"mean_iou": float(scores["mean_iou"]),
-               "iou": {name: float(scores[f"iou_{name}"]) for name in spec.class_names},
-               "test_loss": float(scores["loss"]),
-               "parameters": complexity.count_parameters(model),
-               "multiply_adds": model.count_multiply_adds(eval_size),
-               "eval_size": eval_size, "epochs": train.epochs}
-    records.write_results(results, workdir, distribution)
-    return {**results, "model": model}
+    def training_data(workdir):
+        del workdir
+        records.set_graph_optimizer(train.graph_optimizer)
+        examples, test = (
+            segmentation_datasets.load_examples(data.name, split, data.data_dir or None)
+            for split in (spec.train_split, spec.test_split))
+        test_batches = segmentation_datasets.evaluation_batches(test, spec, eval_size,
+                                                                train.eval_batch_size)
+
+        def batches(initial_epoch):
+            return segmentation_datasets.training_batches(
+                examples, spec, crop_size, train.batch_size, config.seed, train.epochs,
+                initial_epoch)
+
+        return training_runs.TrainingData(
+            image_datasets.num_examples(examples) // train.batch_size, batches,
+            validation=test_batches, evaluations={"test": test_batches})
+
+    def start_from_backbone(model, initial_epoch):
+        if initial_epoch == 0 and train.backbone_run:
+            backbone = training_runs.load_training_run(train.backbone_run,
+                                                       classification.rebuild)
+            copied, total = initialize_backbone(model, backbone.model)
+            print(f"Backbone: {copied} of {total} variables from {train.backbone_run}")
+
+    def summarize(model, scores):
+        test = scores["test"]
+        return {"mean_iou": float(test["mean_iou"]),
+                "iou": {name: float(test[f"iou_{name}"]) for name in spec.class_names},
+                "test_loss": float(test["loss"]),
+                "parameters": complexity.count_parameters(model),
+                "multiply_adds": model.count_multiply_adds(eval_size),
+                "eval_size": eval_size, "epochs": train.epochs}
+
+    return training_runs.train_and_evaluate(
+        config, workdir, genotype, strategy, data=training_data, summarize=summarize,
+        build=lambda genotype, steps: build_segmentation_model(config, genotype, steps),
+        after_restore=start_from_backbone)
+
+
+def rebuild(config, genotype, train_dir):
+    """(model, state callbacks, extras) of a training run, to load its checkpoint into."""
+    del train_dir
+    return build_segmentation_model(config, genotype, steps_per_epoch=1), [], {}
+
+
+def export(run, base, version, extra_files):
+    """Writes the SavedModel of a loaded `TrainingRun` (`segmentation.export_segmenter`)."""
+    return segmentation.export_segmenter(run.model, base, run.config.data.name, version,
+                                         extra_files=extra_files,
+                                         warmup_size=sizes(run.config)[1])

@@ -1,13 +1,13 @@
-"""Recurrent-cell search and language-model training as flag-free functions (config task
-"rnn"); `run_search` and `run_training` hand such configs over to them, so `egs-search`,
-`egs-train` and `egs-pipeline` serve both tasks with the same flags, records and checkpoints.
+"""Language modelling (config task "rnn"): the recurrent-cell search, the language model
+trained on a recurrent genotype, its SavedModel and its tuning score.
 
->>> genotype = run_language_search(config, "runs/ptb_search")                 # doctest: +SKIP
->>> run_language_training(config, "runs/ptb_eval", genotype)["test_perplexity"]  # doctest: +SKIP
+>>> genotype = run_search(config, "runs/ptb_search")                      # doctest: +SKIP
+>>> run_training(config, "runs/ptb_eval", genotype)["test_perplexity"]   # doctest: +SKIP
 
 Each run writes the vocabulary of its training split to `<workdir>/vocabulary.txt`.
+Language models train under "default", "one_device", "mirrored" or "tpu" (not
+"multi_worker", whose custom loop does not carry hidden states yet).
 """
-
 
 import keras
 import numpy as np
@@ -18,17 +18,19 @@ from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import language_modeling
 from egs_keras.data import text_corpora
+from egs_keras.export import language_model
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.layers.genotype_rnn_cell import GenotypeRNNCell
 from egs_keras.metrics import Perplexity
+from egs_keras.models import operation_costs
 from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel
 from egs_keras.training import averaging
 from egs_keras.training import records
-from egs_keras.training import run_acceptance
 from egs_keras.training import search_costs
 from egs_keras.training import search_fit
 from egs_keras.training import strategies
+from egs_keras.training import training_runs
 
 SPLITS = ("train", "validation", "test")
 
@@ -43,8 +45,9 @@ def load_corpus(data, workdir=None):
     return vocabulary, {split: vocabulary.encode(lines[split]) for split in SPLITS}
 
 
-def _check_strategy(strategy):
-    if strategy == "multi_worker":
+def _strategy(strategy):
+    if strategy == "multi_worker" or isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy):
         raise _validation.invalid(
             "strategy", '"default", "one_device", "mirrored" or "tpu" for language models',
             strategy, hint="Multi-worker training goes through a custom loop that does not "
@@ -69,12 +72,26 @@ def _model_arguments(section, seed):
                 output_dropout=section.output_dropout, seed=seed)
 
 
-def build_language_search_model(config, vocab_size, op_costs=None):
+def edge_costs(config, measure, **kwargs):
+    """{"recurrent": `[num_edges, K]`} costs by `measure` of the operations of `config`'s
+    recurrent search cell (see `search_costs.resolve_op_costs`)."""
+    search = config.search
+    num_edges = len(search_space.edges(search.num_nodes - 4, num_inputs=1))
+    return operation_costs.rnn_edge_costs(search.primitives, measure, units=search.units,
+                                          num_edges=num_edges, **kwargs)
+
+
+def op_costs_of(config, workdir=None, strategy=None):
+    """`search_costs.resolve_op_costs` for a recurrent search config."""
+    return search_costs.resolve_op_costs(config, workdir, strategy, edge_costs=edge_costs)
+
+
+def build_search_model(config, vocab_size, op_costs=None):
     """The compiled `RecurrentSearchModel` of `config.search`; `op_costs` as
     `search_costs.resolve_op_costs` returns them (resolved here if not given)."""
     search = config.search
     if op_costs is None:
-        op_costs = search_costs.resolve_op_costs(config)
+        op_costs = op_costs_of(config)
     if isinstance(op_costs, dict):
         op_costs = op_costs["recurrent"]
     cell = EGSRNNCell(
@@ -113,21 +130,21 @@ def state_callbacks(config, model):
 
 
 @records.owns_workdir
-def run_language_search(config, workdir, strategy="default"):
+def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) a recurrent-cell search; returns the genotype, also written to
     `<workdir>/genotype.json` with its picture in `<workdir>/cells/`."""
     workdir = records.prepare_workdir(workdir)
-    records.write_config(config, workdir)
+    strategy = _strategy(strategy)
+    records.write_config(config, workdir, write=strategies.is_chief(strategy))
     search = config.search
     vocabulary, streams = load_corpus(config.data, workdir)
-    distribution = _check_strategy(strategy)
-    op_costs = search_costs.resolve_op_costs(config, workdir, distribution)
+    op_costs = op_costs_of(config, workdir, strategy)
     # Initial weights: a function of the seed, set after the data (the corpus' first
     # preparation draws Python random numbers of its own).
     keras.utils.set_random_seed(config.seed)
-    with distribution.scope():
-        model = build_language_search_model(config, len(vocabulary), op_costs)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model)
+    with strategy.scope():
+        model = build_search_model(config, len(vocabulary), op_costs)
+        checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=strategy)
     initial_epoch = checkpoint.restore()
     rows = language_modeling.batchify(streams["train"], search.batch_size)
     batches, steps = language_modeling.training_windows(
@@ -142,51 +159,83 @@ def run_language_search(config, workdir, strategy="default"):
     validation = language_modeling.evaluation_windows(
         language_modeling.batchify(streams["validation"], search.eval_batch_size), search.bptt)
     return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
-                                     callbacks, initial_epoch, op_costs=op_costs)
+                                     callbacks, initial_epoch, strategy, op_costs=op_costs)
+
+
+def _windows(section, stream):
+    return language_modeling.evaluation_windows(
+        language_modeling.batchify(stream, section.eval_batch_size), section.bptt)
 
 
 @records.owns_workdir
-def run_language_training(config, workdir, genotype, strategy="default"):
+def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes) the language model of an RNN genotype, then scores the validation
-    and test text; returns {"valid_perplexity", "test_perplexity", "parameters", "epochs",
-    "model"} (the numbers also go to `<workdir>/results.json`)."""
-    workdir = records.prepare_workdir(workdir)
+    and test text; returns {"valid_perplexity", "test_perplexity", "parameters",
+    "vocabulary_size", "epochs", "model"} (the numbers also go to `<workdir>/results.json`)."""
     train = config.train
-    genotype = search_space.load_genotype(genotype)
-    run_acceptance.accept_training(config, genotype, workdir)
-    vocabulary, streams = load_corpus(config.data, workdir)
-    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
-    with _check_strategy(strategy).scope():
-        model = build_language_model(config, genotype, len(vocabulary))
-        state = state_callbacks(config, model)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model, state_callbacks=state)
-    initial_epoch = checkpoint.restore()
+    vocabulary = None
+
+    def training_data(workdir):
+        nonlocal vocabulary
+        vocabulary, streams = load_corpus(config.data, workdir)
+        rows = language_modeling.batchify(streams["train"], train.batch_size)
+        steps = max((rows.shape[1] - 1) // train.bptt, 1)  # as training_windows
+
+        def batches(initial_epoch):
+            return language_modeling.training_windows(rows, train.bptt, config.seed,
+                                                      train.epochs, initial_epoch)
+
+        return training_runs.TrainingData(
+            steps, batches, validation=_windows(train, streams["validation"]),
+            evaluations={split: _windows(train, streams[split])
+                         for split in ("validation", "test")})
+
+    def summarize(model, scores):
+        return {"valid_perplexity": float(scores["validation"]["perplexity"]),
+                "test_perplexity": float(scores["test"]["perplexity"]),
+                "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+                "vocabulary_size": len(vocabulary), "epochs": train.epochs}
+
+    return training_runs.train_and_evaluate(
+        config, workdir, genotype, _strategy(strategy), data=training_data,
+        summarize=summarize,
+        build=lambda genotype, steps: build_language_model(config, genotype, len(vocabulary)),
+        state_callbacks=lambda model: state_callbacks(config, model))
+
+
+def rebuild(config, genotype, train_dir):
+    """(model, state callbacks, {"vocabulary"}) of a training run, to load its checkpoint
+    into (the averages of NT-ASGD come back with it)."""
+    vocabulary = language_modeling.Vocabulary.load(train_dir / "vocabulary.txt")
+    model = build_language_model(config, genotype, len(vocabulary))
+    return model, state_callbacks(config, model), {"vocabulary": vocabulary}
+
+
+def export(run, base, version, extra_files):
+    """Writes the SavedModel of a loaded `TrainingRun` (`language_model.export_language_model`)."""
+    return language_model.export_language_model(run.model, base, version, run.vocabulary,
+                                                extra_files)
+
+
+OBJECTIVE = ("val_perplexity", "min")
+
+
+def scoring_run(config, epochs):
+    """A short training that scores a genotype for tuning, on the training and validation
+    text: (batches, steps per epoch, validation windows, build(genotype) → the compiled
+    language model of `config.train`)."""
+    train = config.train
+    vocabulary, streams = load_corpus(config.data)
     rows = language_modeling.batchify(streams["train"], train.batch_size)
-    batches, steps = language_modeling.training_windows(
-        rows, train.bptt, config.seed, train.epochs, initial_epoch)
-
-    def windows(split):
-        return language_modeling.evaluation_windows(
-            language_modeling.batchify(streams[split], train.eval_batch_size), train.bptt)
-
-    if initial_epoch < train.epochs:
-        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=windows("validation"),
-                  callbacks=callbacks, verbose=records.progress_verbosity(), shuffle=False)
-    else:
-        for callback in state:
-            callback.apply()
-    scores = {split: model.evaluate(windows(split), verbose=0, return_dict=True)
-              for split in ("validation", "test")}
-    results = {"valid_perplexity": float(scores["validation"]["perplexity"]),
-               "test_perplexity": float(scores["test"]["perplexity"]),
-               "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-               "vocabulary_size": len(vocabulary), "epochs": train.epochs}
-    records.write_results(results, workdir)
-    return {**results, "model": model}
+    batches, steps = language_modeling.training_windows(rows, train.bptt, config.seed, epochs)
+    return batches, steps, _windows(train, streams["validation"]), (
+        lambda genotype: build_language_model(config, genotype, len(vocabulary)))
 
 
-def is_language_task(config):
-    """Whether a run config is a recurrent (language-model) one."""
-    return config.get("task", "cnn") == "rnn"
-
+def random_genotype(config, seed):
+    """A recurrent genotype drawn uniformly from the EGS space of `config.search`."""
+    search = config.search
+    return search_space.random_genotype(
+        search.num_samples, kind="rnn", primitives=search.primitives,
+        num_intermediate=search.num_nodes - 4, seed=seed, name=f"random_{seed}",
+        edges_per_node=search.get("edges_per_node", 0) or None)

@@ -1,8 +1,9 @@
 """The whole job in one work directory: search → genotype (JSON + PNG) → evaluation training
 → test accuracy → SavedModel. `egs-pipeline` (and `make demo`) call `run_pipeline`.
 
-A segmentation config trains a segmentation network on the cells of its `genotype` (a
-published name or a JSON file), or, when that is empty, on the cells its `cell_search` finds.
+A config with a `genotype` (a published name or a JSON file; segmentation configs have the
+field) trains on it without searching; otherwise the genotype comes from the config's search
+(a segmentation config's from its `cell_search`).
 
 Layout::
 
@@ -19,12 +20,10 @@ import pathlib
 
 from egs_keras import record_files
 from egs_keras import search_space
-from egs_keras.training import export_run
+from egs_keras.runs import export
+from egs_keras.runs import tasks
 from egs_keras.training import records
-from egs_keras.training import search_run
-from egs_keras.training import segmentation_runs
 from egs_keras.training import strategies
-from egs_keras.training import train_run
 
 
 @records.owns_workdir
@@ -42,15 +41,15 @@ def run_pipeline(config, workdir, strategy="default"):
             summary = {}
         if "export" in summary and pathlib.Path(summary["export"]).exists():
             return summary
-    if segmentation_runs.is_segmentation_task(config) and config.genotype:
+    if config.get("genotype"):
         genotype = search_space.load_genotype(config.genotype)  # given: no search
     else:
-        genotype = search_run.run_search(config, workdir / "search", strategy)
-    results = train_run.run_training(config, workdir / "train", genotype, strategy)
+        genotype = tasks.run_search(config, workdir / "search", strategy)
+    results = tasks.run_training(config, workdir / "train", genotype, strategy)
     results.pop("model")
     summary = {**results, "genotype": genotype.to_dict()}
     if chief:  # (under multi_worker the other workers only train)
-        export_path = export_run.export_training_run(workdir / "train", workdir / "export")
+        export_path = export.export_training_run(workdir / "train", workdir / "export")
         summary["export"] = str(export_path)
         record_files.write_json(summary_path, summary)
     return summary

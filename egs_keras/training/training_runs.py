@@ -1,0 +1,128 @@
+"""What every training run shares, whatever its task: start (work directory, strategy,
+genotype checked against the directory's records) → build the model in the strategy's scope →
+restore the last checkpoint → fit the remaining epochs → evaluate → write `results.json`; and
+loading a run back from its directory (for export, or as a backbone).
+
+A task gives the parts that differ: how to build its model, its batches, what to evaluate
+and how to turn the scores into results.
+
+>>> results = train_and_evaluate(config, workdir, genotype, "default", build=build,
+...                              data=data, summarize=summarize)   # doctest: +SKIP
+"""
+
+import dataclasses
+import pathlib
+import typing
+
+import keras
+import ml_collections
+import tensorflow as tf
+
+from egs_keras import record_files
+from egs_keras import search_space
+from egs_keras.training import checkpointing
+from egs_keras.training import distributed_loop
+from egs_keras.training import records
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """The data of a training run: `steps_per_epoch` (the model's schedules need it before
+    the checkpoint says where to start), `batches(initial_epoch)` → (training batches from that
+    epoch on, steps per epoch), the `validation` batches scored after every epoch, and
+    `evaluations` {name: batches} scored at the end."""
+
+    steps_per_epoch: int
+    batches: typing.Callable
+    validation: object
+    evaluations: dict
+
+
+def train_and_evaluate(config, workdir, genotype, strategy, *, build, data, summarize,
+                       state_callbacks=None, callbacks=(), after_restore=None):
+    """Trains (or resumes training) a run in `workdir` and returns its results with the
+    trained "model". `data(workdir)` → `TrainingData`; `build(genotype, steps_per_epoch)` →
+    the compiled model (called in the strategy's scope); `state_callbacks(model)` → callbacks
+    with checkpointed state (e.g. `WeightAveraging`; applied instead of fit when the run had
+    already finished); `after_restore(model, initial_epoch)` runs once the checkpoint is
+    restored; `summarize(model, {name: scores})` → the results written to `results.json` (by
+    the chief). `strategy` is a name of `strategies.STRATEGIES` or a `tf.distribute.Strategy`.
+    """
+    workdir, strategy, genotype = records.start_training_run(config, workdir, genotype,
+                                                             strategy)
+    data = data(workdir)
+    epochs = config.train.epochs
+    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
+    with strategy.scope():
+        model = build(genotype, data.steps_per_epoch)
+        state = state_callbacks(model) if state_callbacks else []
+        checkpoint, run_callbacks = records.run_callbacks_for(
+            workdir, model, state_callbacks=state, strategy=strategy)
+    initial_epoch = checkpoint.restore()
+    if after_restore is not None:
+        after_restore(model, initial_epoch)
+    if initial_epoch < epochs:
+        batches, steps = data.batches(initial_epoch)
+        distributed_loop.fit(model, strategy, batches, epochs=epochs,
+                             initial_epoch=initial_epoch, steps_per_epoch=steps,
+                             validation_data=data.validation,
+                             callbacks=[*callbacks, *run_callbacks],
+                             verbose=records.progress_verbosity(), checkpoint=checkpoint)
+    else:
+        for callback in state:  # e.g. NT-ASGD: evaluate the averaged weights
+            callback.apply()
+    scores = {name: distributed_loop.evaluate(model, strategy, batches)
+              for name, batches in data.evaluations.items()}
+    results = records.write_results(summarize(model, scores), workdir, strategy)
+    return {**results, "model": model}
+
+
+class TrainingRun(typing.NamedTuple):
+    """A training run loaded from its directory: its `config` (and `config_text`), `genotype`,
+    the `model` with the checkpoint's weights (state callbacks such as NT-ASGD's averages
+    applied) and what else its task rebuilt (`extras`, e.g. a language model's vocabulary)."""
+
+    config: ml_collections.ConfigDict
+    config_text: str
+    genotype: search_space.Genotype
+    model: object
+    extras: dict = {}
+
+    @property
+    def vocabulary(self):
+        """A language model's vocabulary (None for image tasks)."""
+        return self.extras.get("vocabulary")
+
+
+def load_training_run(train_dir, rebuild, checkpoint=None):
+    """Rebuilds the network of the run in `train_dir` and loads its newest checkpoint (or the
+    checkpoint prefix `checkpoint`); returns a `TrainingRun`. `rebuild(config, genotype,
+    train_dir)` → (model, state callbacks, extras) is the task's part."""
+    train_dir = pathlib.Path(train_dir)
+    missing = [name for name in ("config.json", "genotype.json")
+               if not (train_dir / name).exists()]
+    if missing:
+        raise ValueError(
+            f"Received the run directory {str(train_dir)!r}, expected a training run with "
+            f"config.json and genotype.json, but {', '.join(missing)} is missing. Pass the "
+            "--workdir of egs-train (or <pipeline workdir>/train).")
+    config_text = record_files.read_text(train_dir / "config.json", "the run's configuration")
+    config = ml_collections.ConfigDict(
+        record_files.read_json(train_dir / "config.json", "the run's configuration"))
+    genotype = search_space.Genotype.load(train_dir / "genotype.json")
+    model, state, extras = rebuild(config, genotype, train_dir)
+    extra = {k: v for callback in state for k, v in callback.trackables().items()}
+    run = checkpointing.RunCheckpoint(train_dir / "checkpoints", model, extra=extra,
+                                     repair=False)  # a training may still be running
+    prefix = checkpoint or run.latest
+    if prefix is None:
+        raise ValueError(
+            f"Found no checkpoint in {run.directory!r}; train first (egs-train), or pass "
+            "--checkpoint=<prefix>.")
+    try:
+        run.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+    except (tf.errors.NotFoundError, ValueError) as error:
+        raise ValueError(f"Could not load checkpoint {str(prefix)!r}: {error}") from None
+    for callback in state:  # NT-ASGD: serve the averaged weights
+        callback.apply()
+    return TrainingRun(config, config_text, genotype, model, extras)
