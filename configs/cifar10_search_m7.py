@@ -14,7 +14,7 @@ Hardware: the paper reports 1 GPU-day for the search (Table 1, DARTS-EGS M = 7);
 2-core CPU of the development machine an epoch of CIFAR-10 takes hours: use a GPU. The paper
 reports 2.79 % CIFAR-10 test error and 2.9M parameters for its M = 7 cell (configs/
 cifar10_eval.py); not reproduced here. What this recipe derives on the same network with the
-bundled digits, and the sizes of those cells: README, "The paper's recipe on a full-size
+bundled digits, and the sizes of those cells: docs/recipe.md, "The paper's recipe on a full-size
 search network".
 """
 

@@ -2,7 +2,7 @@
 
     egs-pipeline --config=configs/demo.py --workdir=runs/demo      (or: make demo)
 
-Hardware: 2 CPU cores, no GPU, no network. Time: a few minutes (README, "Two commands").
+Hardware: 2 CPU cores, no GPU, no network. Time: a few minutes (README, "The two commands").
 Search: 3 cells of 8 filters at 16×16, M = 4, dense execution, 6 epochs on 750 digits (α on
 the other 750 in validation), with the paper's recipe: the latency prior at λ = 0.5 (each
 operation timed on this machine first, in runs/demo/search/latency.json), coupled weight
@@ -27,7 +27,7 @@ def get_config():
     config.search.temperature_start = 3.0
     # DARTS' 3e-4 is meant for ~20,000 steps; this search has 138, so α gets a larger step.
     config.search.arch_learning_rate = 0.03
-    config.search.graph_optimizer = False  # a short run: start fast (README benchmark)
+    config.search.graph_optimizer = False  # a short run: start fast (docs/benchmarks.md)
 
     config.train.epochs = 10
     config.train.batch_size = 32

@@ -12,7 +12,7 @@ derived cells and exported.
 The second command counts the derived cells in the paper's CIFAR-10 evaluation network (20
 cells × 36 filters): the figure to set beside the paper's Table 5 (2.29M at M = 1 to 3.02M at
 M = 9). Hardware: 2 CPU cores. Time and results per M (benchmarks/recipe_study.py runs all
-three commands): README, "What the recipe finds on the full-size search network".
+three commands): docs/recipe.md, "What the recipe finds on the full-size search network".
 """
 
 from egs_keras.training import config as base

@@ -8,7 +8,7 @@ train split; then the derived network, the network with every block at kernel 7 
 expansion 6, and one with random blocks, each trained from scratch for 10 epochs and scored
 on the test split; the derived one is exported. Weight decay is DARTS' coupled L2 (in the
 gradient), not Keras' decoupled `weight_decay` (egs_keras.optimizers). No network, a few
-minutes on 2 CPU cores (README, "Search your own Keras model").
+minutes on 2 CPU cores (docs/search.md, "Search your own Keras model").
 """
 
 import ml_collections

@@ -56,7 +56,7 @@ def default_config():
     # softmax(α)). The latencies are kept in <workdir>/latency.json, or in this file:
     config.search.op_costs = "latency"
     config.search.latency_table = ""
-    config.search.execution = "dense"             # exact gradients; sparse: see README
+    config.search.execution = "dense"             # exact gradients; sparse: docs/search.md
     config.search.renormalize = False
     config.search.search_mode = "joint"
     config.search.replica_sampling = "independent"  # or "shared" (tf.distribute replicas)

@@ -37,7 +37,8 @@ def progress_verbosity():
 
 def set_graph_optimizer(enabled):
     """Switches TensorFlow's Grappler graph optimiser on or off for the functions traced from
-    now on in this process (search networks start much faster without it; see README)."""
+    now on in this process (search networks start much faster without it; see
+    docs/benchmarks.md)."""
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not enabled})
 
 
