@@ -1,7 +1,7 @@
 """Shared pytest setup: quiet TensorFlow logs; the test tiers (every file outside the fast
 tier of tools/bazel/test_tiers.bzl is marked `slow`, so `pytest -m "not slow"` runs what
-Bazel's fast tier runs); `fresh_process`, a SavedModel's outputs computed by a new process
-that never imports egs_keras."""
+Bazel's fast tier runs); the longest modules first; `fresh_process`, a SavedModel's outputs
+computed by a new process that never imports egs_keras."""
 
 import ast
 import os
@@ -25,11 +25,34 @@ def fast_tests():
     raise RuntimeError(f"{TIERS} defines no FAST_TESTS list")
 
 
+# The longest modules (the durations CI prints), started first: `make test` hands whole modules
+# to its two workers in collection order, so a long module started last would leave one
+# worker idle at the end. Only the order depends on this list.
+LONGEST_FIRST = (
+    "tests/training/pipeline_test.py",
+    "tests/training/multi_worker_test.py",
+    "tests/training/segmentation_runs_test.py",
+    "tests/training/xla_test.py",
+    "tests/models/search_network_test.py",
+    "tests/examples/mobilenet_test.py",
+    "tests/tuning/seeds_test.py",
+    "tests/tuning/random_search_test.py",
+    "tests/training/language_runs_test.py",
+    "tests/reliability/seeded_language_runs_test.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     fast, root = fast_tests(), pathlib.Path(config.rootpath)
     for item in items:
         if item.path.relative_to(root).as_posix() not in fast:
             item.add_marker(pytest.mark.slow)
+
+    def rank(item):
+        path = item.path.relative_to(root).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: tests keep their order within a module
 
 _FRESH_PROCESS = """
 import sys
