@@ -27,10 +27,12 @@ demo-segmentation: $(STAMP)
 
 ## make test: set up, lint and run the test suite on two workers, one module per worker at a time
 ## so that a module's shared fixtures are built once (most of a test's time is single-threaded
-## Python: tracing, process start-up), printing the 15 slowest tests.
+## Python: tracing, process start-up), the longest modules first (tests/conftest.py orders
+## them; xdist would otherwise order modules by their number of tests), printing the 15
+## slowest tests.
 test: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadscope
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py

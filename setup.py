@@ -25,6 +25,8 @@ setuptools.setup(
     package_data={"egs_keras": ["genotypes/*.json", "data/bundled/*"]},
     include_package_data=True,
     install_requires=[
+        # Pinned to a minor version: egs_keras/_compat.py lists the private Keras/TF APIs
+        # used, each with the test that breaks; check them all when these pins move.
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<3.16",
         "tensorflow-datasets>=4.9",

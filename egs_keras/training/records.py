@@ -72,14 +72,13 @@ def write_config(config, directory, write=True):
 
 def start_training_run(config, workdir, genotype, strategy):
     """What a training run does first: (its work directory, checked; the `tf.distribute`
-    strategy called `strategy`; the loaded `genotype`), with config and genotype checked
+    strategy `strategy` names, or is; the loaded `genotype`), with config and genotype checked
     against the directory's records and written by the chief (see `strategies.is_chief`)."""
     workdir = prepare_workdir(workdir)
-    distribution = strategies.get_strategy(strategy)
+    strategy = strategies.get_strategy(strategy)
     genotype = search_space.load_genotype(genotype)
-    chief = strategies.is_chief(distribution)
-    run_acceptance.accept_training(config, genotype, workdir, write=chief)
-    return workdir, distribution, genotype
+    run_acceptance.accept_training(config, genotype, workdir, write=strategies.is_chief(strategy))
+    return workdir, strategy, genotype
 
 
 def write_results(results, workdir, strategy=None):

@@ -50,7 +50,7 @@ def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None
         raise _validation.invalid(
             "strategy", '"default", "one_device", "mirrored" or "tpu" for the random tuner',
             strategy, hint="keras-tuner trains with Keras' fit; use --tuner=settings or seeds.")
-    distribution = None if strategy == "default" else strategies.get_strategy(strategy)
+    strategy = None if strategy == "default" else strategies.get_strategy(strategy)
     directory = records.prepare_workdir(directory)
     records.write_config(config, directory)
     data = scoring.scoring_data(config, epochs_per_trial)
@@ -58,7 +58,7 @@ def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None
     tuner = kt.RandomSearch(
         hypermodel, objective=scoring.objective(config), max_trials=num_trials,
         seed=scoring.oracle_seed(config, seed), directory=str(directory),
-        project_name="random_search", overwrite=False, distribution_strategy=distribution)
+        project_name="random_search", overwrite=False, distribution_strategy=strategy)
     tuner.search(data.batches, validation_data=data.validation, epochs=epochs_per_trial,
                  steps_per_epoch=data.steps, verbose=0, shuffle=False,
                  callbacks=[keras.callbacks.TerminateOnNaN()])

@@ -137,3 +137,13 @@ def test_bad_arguments_name_the_argument(arguments, message):
 def test_a_recurrent_genotype_is_rejected():
     with pytest.raises(ValueError, match="CNN Genotype"):
         SegmentationNetwork(search_space.published_genotype("darts_rnn_v2"), **TINY)
+
+
+def test_the_networks_take_a_genotype_by_its_published_name_or_file(tmp_path):
+    DARTS_V2.save(tmp_path / "cells.json")
+    for reference in ("darts_v2", str(tmp_path / "cells.json")):
+        segmenter = SegmentationNetwork(reference, output_stride=32, **TINY)
+        classifier = EvaluationNetwork(reference, num_classes=3, input_shape=(16, 16, 3),
+                                       filters=4, num_cells=3)
+        assert segmenter.genotype == classifier.genotype == DARTS_V2.to_dict()
+        assert segmenter(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 32, 32, 5)
