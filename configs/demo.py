@@ -30,6 +30,7 @@ def get_config():
     config.search.graph_optimizer = False  # a short run: start fast (docs/benchmarks.md)
 
     config.train.epochs = 10
+    config.train.graph_optimizer = False  # as the search: a short run starts fast
     config.train.batch_size = 32
     config.train.filters = 12
     config.train.num_cells = 3

@@ -26,4 +26,5 @@ def get_config():
     config.train.filters = 4
     config.train.num_cells = 2
     config.train.auxiliary_weight = 0.0
+    config.train.graph_optimizer = False
     return config

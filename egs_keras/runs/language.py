@@ -137,6 +137,7 @@ def run_search(config, workdir, strategy="default"):
     strategy = _strategy(strategy)
     records.write_config(config, workdir, write=strategies.is_chief(strategy))
     search = config.search
+    records.set_graph_optimizer(search.get("graph_optimizer", True))
     vocabulary, streams = load_corpus(config.data, workdir)
     op_costs = op_costs_of(config, workdir, strategy)
     # Initial weights: a function of the seed, set after the data (the corpus' first

@@ -122,7 +122,6 @@ def run_training(config, workdir, genotype, strategy="default"):
 
     def training_data(workdir):
         del workdir
-        records.set_graph_optimizer(train.graph_optimizer)
         examples, test = (
             segmentation_datasets.load_examples(data.name, split, data.data_dir or None)
             for split in (spec.train_split, spec.test_split))

@@ -47,9 +47,12 @@ def train_and_evaluate(config, workdir, genotype, strategy, *, build, data, summ
     already finished); `after_restore(model, initial_epoch)` runs once the checkpoint is
     restored; `summarize(model, {name: scores})` → the results written to `results.json` (by
     the chief). `strategy` is a name of `strategies.STRATEGIES` or a `tf.distribute.Strategy`.
+    Grappler is switched on or off for the run as `config.train.graph_optimizer` says (on
+    when absent), whatever ran before it in the process.
     """
     workdir, strategy, genotype = records.start_training_run(config, workdir, genotype,
                                                              strategy)
+    records.set_graph_optimizer(config.train.get("graph_optimizer", True))
     data = data(workdir)
     epochs = config.train.epochs
     keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed

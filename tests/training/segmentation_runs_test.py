@@ -7,6 +7,7 @@ import pathlib
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from egs_keras import runs
 from egs_keras.data import segmentation_datasets
@@ -79,9 +80,13 @@ def test_results_and_summary_report_iou_per_class_and_cost(trained):
 
 def test_a_finished_run_resumes_to_the_same_results_without_training(trained):
     config, workdir, summary = trained
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
     results = runs.run_training(config, workdir / "train", "darts_v2")
     assert len(_history(workdir / "train" / "history.csv")) == 12
     assert results["mean_iou"] == pytest.approx(summary["mean_iou"], abs=1e-6)
+    # The run applied its config.train.graph_optimizer (False in this config), as every
+    # training run does, whatever ran before it in the process.
+    assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"]
 
 
 def test_the_pipeline_searches_cells_then_segments_with_them(tmp_path):
