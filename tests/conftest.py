@@ -29,10 +29,10 @@ def fast_tests():
 # to its two workers in collection order, so a long module started last would leave one
 # worker idle at the end. Only the order depends on this list.
 LONGEST_FIRST = (
-    "tests/training/pipeline_test.py",
-    "tests/training/multi_worker_test.py",
-    "tests/training/segmentation_runs_test.py",
+    "tests/training/multi_worker_test.py",  # beside in-process tests, not other subprocesses
     "tests/training/xla_test.py",
+    "tests/training/segmentation_runs_test.py",
+    "tests/training/pipeline_test.py",
     "tests/models/search_network_test.py",
     "tests/examples/mobilenet_test.py",
     "tests/tuning/seeds_test.py",
