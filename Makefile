@@ -28,11 +28,12 @@ demo-segmentation: $(STAMP)
 ## make test: set up, lint and run the test suite on two workers, one module per worker at a time
 ## so that a module's shared fixtures are built once (most of a test's time is single-threaded
 ## Python: tracing, process start-up), the longest modules first (tests/conftest.py orders
-## them; xdist would otherwise order modules by their number of tests), printing the 15
-## slowest tests.
+## them; xdist would otherwise order modules by their number of tests), then the multi-worker
+## cluster tests alone (their processes synchronise every step), printing the slowest tests.
 test: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder -m "not cluster"
+	$(VENV)/bin/python -m pytest -q -m cluster
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check egs_keras trainers configs tests benchmarks tools setup.py

@@ -29,7 +29,6 @@ def fast_tests():
 # to its two workers in collection order, so a long module started last would leave one
 # worker idle at the end. Only the order depends on this list.
 LONGEST_FIRST = (
-    "tests/training/multi_worker_test.py",  # beside in-process tests, not other subprocesses
     "tests/training/xla_test.py",
     "tests/training/segmentation_runs_test.py",
     "tests/training/pipeline_test.py",
