@@ -117,16 +117,18 @@ def test_measured_costs_rank_the_candidates_and_are_kept_in_the_config():
         # Latency: large enough that the work, not the call overhead, is timed.
         choice(tf.zeros([16, 32, 32, 8] if measure == "latency" else [8, 12, 12, 8]))
         costs = choice.decision.op_costs
+        cheap = choice.decision.probabilities().numpy()  # the prior favours cheap candidates
         if measure == "latency":  # timings: only the 49-fold work difference is asserted
+            # (1×1 against 3×3 is close enough for a loaded machine to time either way)
             assert costs[2] > 2 * costs[0] > 0, costs
+            assert cheap[0] > cheap[2], (costs, cheap)
         else:
             assert costs[0] < costs[1] < costs[2], (measure, costs)
+            assert cheap[0] > cheap[1] > cheap[2], (measure, cheap)
         if measure == "parameters":
             assert costs == [8 * 8 + 8, 9 * 8 * 8 + 8, 49 * 8 * 8 + 8]
         again = EGSChoice.from_config(choice.get_config())
         assert again.decision.op_costs == costs  # measured once, not again after a reload
-    cheap = choice.decision.probabilities().numpy()
-    assert cheap[0] > cheap[1] > cheap[2]  # the prior favours the cheap candidates
 
 
 def test_choices_sharing_a_decision_use_one_code_per_step_and_keep_sharing_when_saved(
