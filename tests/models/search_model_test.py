@@ -195,6 +195,7 @@ MIRRORED = textwrap.dedent("""
     import numpy as np
     from tests.models import search_model_test as t
 
+    keras.utils.set_random_seed(0)  # initial weights too: a failure can be replayed
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = t._search_model("sparse")
