@@ -11,7 +11,6 @@ import pathlib
 from egs_keras.runs import tasks
 from egs_keras.training import directory_lock
 from egs_keras.training import training_runs
-from egs_keras.training.training_runs import TrainingRun  # noqa: F401 (part of this API)
 
 
 def load_training_run(train_dir, checkpoint=None):

@@ -180,14 +180,14 @@ def run_training(config, workdir, genotype, strategy="default"):
         nonlocal vocabulary
         vocabulary, streams = load_corpus(config.data, workdir)
         rows = language_modeling.batchify(streams["train"], train.batch_size)
-        steps = max((rows.shape[1] - 1) // train.bptt, 1)  # as training_windows
 
         def batches(initial_epoch):
             return language_modeling.training_windows(rows, train.bptt, config.seed,
                                                       train.epochs, initial_epoch)
 
         return training_runs.TrainingData(
-            steps, batches, validation=_windows(train, streams["validation"]),
+            None, batches,  # (no learning-rate schedule: NT-ASGD's constant rate)
+            validation=_windows(train, streams["validation"]),
             evaluations={split: _windows(train, streams[split])
                          for split in ("validation", "test")})
 

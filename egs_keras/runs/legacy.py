@@ -16,10 +16,11 @@ from egs_keras.runs import language
 from egs_keras.runs import pipeline
 from egs_keras.runs import segmentation
 from egs_keras.runs import tasks
+from egs_keras.training import training_runs
 
 
 def _is_task(name):
-    return lambda config: config.get("task", "cnn") == name
+    return lambda config: tasks.task_of(config).name == name
 
 
 _ALIASES = {
@@ -32,7 +33,7 @@ _ALIASES = {
         "learning_rate_schedule": classification.learning_rate_schedule,
         "SparseCategoricalCrossentropyWithSmoothing":
             classification.SparseCategoricalCrossentropyWithSmoothing},
-    "export_run": {"TrainingRun": export.TrainingRun,
+    "export_run": {"TrainingRun": training_runs.TrainingRun,
                    "load_training_run": export.load_training_run,
                    "export_training_run": export.export_training_run},
     "pipeline": {"run_pipeline": pipeline.run_pipeline},
@@ -50,9 +51,6 @@ _ALIASES = {
         "initialize_backbone": segmentation.initialize_backbone, "sizes": segmentation.sizes,
         "is_segmentation_task": _is_task("segmentation")},
 }
-
-NAMES = tuple(_ALIASES)
-
 
 def module(name):
     """The alias module of the old module `egs_keras.training.<name>`."""

@@ -17,7 +17,6 @@ from egs_keras import _validation
 from egs_keras.runs import classification
 from egs_keras.runs import language
 from egs_keras.runs import segmentation
-from egs_keras.training import records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,16 +49,15 @@ def task_of(config):
     return TASKS[name]
 
 
-@records.owns_workdir
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) the search of `config`'s task in `workdir` and returns the derived
     genotype, also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`
     (a segmentation config searches its `cell_search`, a CNN search). `strategy`: a name of
-    `strategies.STRATEGIES` or a `tf.distribute.Strategy`."""
+    `strategies.STRATEGIES` or a `tf.distribute.Strategy`. (Each task's run holds the
+    directory's lock, `records.owns_workdir`.)"""
     return task_of(config).run_search(config, workdir, strategy)
 
 
-@records.owns_workdir
 def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) the network of `config`'s task on `genotype` (a
     `Genotype`, a published name such as "darts_v2" or a JSON path) in `workdir`, evaluates

@@ -27,12 +27,13 @@ from egs_keras.training import records
 
 @dataclasses.dataclass
 class TrainingData:
-    """The data of a training run: `steps_per_epoch` (the model's schedules need it before
-    the checkpoint says where to start), `batches(initial_epoch)` → (training batches from that
-    epoch on, steps per epoch), the `validation` batches scored after every epoch, and
-    `evaluations` {name: batches} scored at the end."""
+    """The data of a training run: `steps_per_epoch` (a model's learning-rate schedule needs
+    it before the checkpoint says where to start; None for models without one),
+    `batches(initial_epoch)` → (training batches from that epoch on, steps per epoch), the
+    `validation` batches scored after every epoch, and `evaluations` {name: batches} scored
+    at the end."""
 
-    steps_per_epoch: int
+    steps_per_epoch: int | None
     batches: typing.Callable
     validation: object
     evaluations: dict
@@ -89,12 +90,12 @@ class TrainingRun(typing.NamedTuple):
     config_text: str
     genotype: search_space.Genotype
     model: object
-    extras: dict = {}
+    extras: dict | None = None
 
     @property
     def vocabulary(self):
         """A language model's vocabulary (None for image tasks)."""
-        return self.extras.get("vocabulary")
+        return (self.extras or {}).get("vocabulary")
 
 
 def load_training_run(train_dir, rebuild, checkpoint=None):
