@@ -5,9 +5,11 @@ One run compares, each configuration in its own process (so that tracing and pea
 measured in isolation), on a DARTS-size search network (8 cells, 16 filters, 32×32×3 inputs,
 batch 32 by default):
 
-* `dense` (M = 7) and `sparse` at M = 1, 4 and 7, joint search (the paper: one pass updates
-  weights and α); `bilevel` at M = 4 (sparse; DARTS' first order: an α pass on a validation
-  batch, then a weights pass, as the peers' step);
+* `dense` (M = 7: every operation computed, the paper's gradient), `sparse` at M = 1, 4 and 7
+  (the active operations and probes of the others at `--probe_rate`: an unbiased estimate of
+  dense's α-gradient) and `sparse_biased` (the active operations only, GDAS-like), joint
+  search (the paper: one pass updates weights and α); `bilevel` at M = 4 (sparse; DARTS'
+  first order: an α pass on a validation batch, then a weights pass, as the peers' step);
 * with `--torch_python` and the peers' checkouts (`--darts`, `--egs`, `--gdas`), their own
   model code's first-order search step (`peer_search_step.py`: α step + weight step),
   measured the same way: same network, batch, threads, warm-up and median.
@@ -22,6 +24,9 @@ configs run. `--configs` picks rows, e.g. `dense,dense+xla,sparse:4,eval+mixed` 
 XLA, not for sparse; `+mixed`: mixed float16; `eval`: the evaluation network of DARTS V2's
 genotype with `--eval_cells` cells of `--eval_filters` filters and batch `--eval_batch`,
 auxiliary head on, one training step of `model.fit`).
+
+Each row is measured in `--processes` separate processes (default 3); the table gives the
+median of each figure over them.
 
     python benchmarks/search_benchmark.py --no_grappler \\
         [--torch_python ~/torch/bin/python --darts ~/src/darts --egs ~/src/DATA-NAS \\
@@ -42,7 +47,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CONFIGS = "dense,sparse:1,sparse:4,sparse:7,bilevel:4"
+DEFAULT_CONFIGS = ("dense,sparse:1,sparse:4,sparse:7,sparse_biased:1,sparse_biased:4,"
+                   "sparse_biased:7,bilevel:4")
+KINDS = ("dense", "sparse", "sparse_biased", "bilevel", "eval")
 REPLICA_CONFIGS = "dense@1,dense@2"
 PEERS = {"darts": "DARTS (first-order search step)",
          "egs": "official EGS code, M = {m} (first-order step)",
@@ -54,10 +61,11 @@ def parse_config(text):
     text, _, replicas = text.partition("@")
     text, *flags = text.split("+")
     kind, _, samples = text.partition(":")
-    if kind not in ("dense", "sparse", "bilevel", "eval") or set(flags) - {"xla", "mixed"}:
+    if kind not in KINDS or set(flags) - {"xla", "mixed"}:
         raise SystemExit(f"Unknown configuration {text!r}: expected dense, sparse:M, "
-                         "bilevel:M or eval, optionally +xla and +mixed, @replicas.")
-    return {"execution": kind if kind in ("dense", "eval") else "sparse",
+                         "sparse_biased:M, bilevel:M or eval, optionally +xla and +mixed, "
+                         "@replicas.")
+    return {"execution": "sparse" if kind == "bilevel" else kind,
             "num_samples": int(samples or 7), "search_mode": "bilevel"
             if kind == "bilevel" else "joint", "xla": "xla" in flags,
             "mixed": "mixed" in flags, "replicas": int(replicas or 1)}
@@ -69,7 +77,9 @@ def label(config, args):
                 f"batch {args.eval_batch})")
     else:
         name = ("dense" if config["execution"] == "dense"
-                else f"sparse M={config['num_samples']}")
+                else f"{config['execution']} M={config['num_samples']}")
+        if config["execution"] == "sparse":
+            name += f" (probes {args.probe_rate:g})"
         name += ", bilevel" if config["search_mode"] == "bilevel" else ", joint"
     name += " +XLA" if config["xla"] else ""
     name += " +mixed" if config["mixed"] else ""
@@ -112,7 +122,8 @@ def measure(args):
             model = EGSSearchNetwork(10, (size, size, 3), filters=args.filters,
                                      num_cells=args.cells, num_samples=config["num_samples"],
                                      execution=config["execution"],
-                                     search_mode=config["search_mode"])
+                                     search_mode=config["search_mode"],
+                                     probe_rate=args.probe_rate)
         model.compile(keras.optimizers.SGD(0.025, momentum=0.9),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=config["xla"])
@@ -135,17 +146,23 @@ def measure(args):
                       "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 
 
-def run_row(command, name):
-    """The JSON row a measuring process prints, or None (and its error) if it failed: one
-    failing configuration (e.g. XLA without a GPU kernel) leaves the rest of the table."""
-    result = subprocess.run(command, capture_output=True, text=True)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode or not lines:
-        error = result.stderr.strip().splitlines()[-3:]
-        print(f"failed: {name}: " + " | ".join(error), file=sys.stderr, flush=True)
-        return None
+def run_row(command, name, processes=1):
+    """The JSON row measuring processes print (the median of each figure over `processes`
+    runs), or None (and its error) if one failed: one failing configuration (e.g. XLA
+    without a GPU kernel) leaves the rest of the table."""
+    rows = []
+    for _ in range(processes):
+        result = subprocess.run(command, capture_output=True, text=True)
+        lines = result.stdout.strip().splitlines()
+        if result.returncode or not lines:
+            error = result.stderr.strip().splitlines()[-3:]
+            print(f"failed: {name}: " + " | ".join(error), file=sys.stderr, flush=True)
+            return None
+        rows.append(json.loads(lines[-1]))
     print(f"done: {name}", file=sys.stderr, flush=True)
-    return {**json.loads(lines[-1]), "label": name}
+    median = {key: statistics.median(row[key] for row in rows)
+              for key, value in rows[0].items() if isinstance(value, float)}
+    return {**rows[0], **median, "label": name}
 
 
 def cpu_model():
@@ -180,6 +197,10 @@ def main():
     parser.add_argument("--eval_cells", type=int, default=20)
     parser.add_argument("--eval_filters", type=int, default=36)
     parser.add_argument("--eval_batch", type=int, default=96)
+    parser.add_argument("--probe_rate", type=float, default=0.25,
+                        help="Probe rate of the sparse rows.")
+    parser.add_argument("--processes", type=int, default=3,
+                        help="Processes per row; the table gives the medians.")
     parser.add_argument("--no_grappler", action="store_true",
                         help="Switch TensorFlow's Grappler graph optimiser off.")
     parser.add_argument("--configs", default=None,
@@ -202,9 +223,9 @@ def main():
                    f"--filters={args.filters}", f"--size={args.size}",
                    f"--batch={args.batch}", f"--steps={args.steps}", f"--config={text}",
                    f"--eval_cells={args.eval_cells}", f"--eval_filters={args.eval_filters}",
-                   f"--eval_batch={args.eval_batch}"]
+                   f"--eval_batch={args.eval_batch}", f"--probe_rate={args.probe_rate}"]
         command += ["--no_grappler"] if args.no_grappler else []
-        row = run_row(command, label(config, args))
+        row = run_row(command, label(config, args), args.processes)
         if row:
             rows.append(row)
     peers = {peer: getattr(args, peer) for peer in PEERS if getattr(args, peer)}
@@ -215,11 +236,12 @@ def main():
                    f"--peer={peer}", f"--path={path}", f"--cells={args.cells}",
                    f"--filters={args.filters}", f"--size={args.size}", f"--batch={args.batch}",
                    f"--steps={args.steps}", "--num_samples=7"]
-        row = run_row(command, PEERS[peer].format(m=7))
+        row = run_row(command, PEERS[peer].format(m=7), args.processes)
         if row:
             rows.append({**row, "trace_s": 0.0, "first_run_s": row["first_step_s"]})
     print(f"search network: {args.cells} cells, {args.filters} filters, "
-          f"{args.size}x{args.size}, global batch {args.batch}; median of {args.steps} steps"
+          f"{args.size}x{args.size}, global batch {args.batch}; median of {args.steps} steps, "
+          f"median of {args.processes} processes per row"
           + ("; Grappler off" if args.no_grappler else "")
           + f"\nCPU: {cpu_model()}; commit {commit()}")
     print(f"| {'configuration':<44} | build s | trace s | first run s | to first step s "

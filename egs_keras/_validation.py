@@ -47,6 +47,14 @@ def check_image_shape(name, value):
     return tuple(int(d) for d in shape)
 
 
+def check_non_negative_float(name, value):
+    """A finite number >= 0 as a float, or a ValueError naming `name`."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < 0):
+        raise invalid(name, "a finite number >= 0", value)
+    return float(value)
+
+
 def check_unit_interval(name, value):
     """Returns `value` as a float if it lies in [0, 1], else raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:

@@ -270,37 +270,47 @@ def cnn_genotype(genotype):
 
 
 DERIVE_STRATEGIES = ("most_probable", "sample")
+# What a search run may derive with: the two above, or the paper's "sample_and_validate"
+# (architectures drawn with "sample", scored on the validation split with the search
+# network's shared weights, the best kept; see `training.search_fit`).
+SEARCH_DERIVATIONS = (*DERIVE_STRATEGIES, "sample_and_validate")
 DEFAULT_EDGES_PER_NODE = {"cnn": 2, "rnn": 1}  # DARTS' cells (and the paper's Figure 3)
 
 
 def derive_genotype(
     probabilities, num_samples, *, kind="cnn", primitives=None, strategy="most_probable",
-    num_inputs=None, seed=None, edges_per_node="auto",
+    num_inputs=None, seed=0, edges_per_node="auto", preferences=None,
 ):
     """Turns per-edge operation probabilities into a genotype.
 
     Args:
         probabilities: {cell name: array [num_edges, K]} of p per edge, edges ordered as by
             `edges()`; e.g. {"normal": p_normal, "reduce": p_reduce}.
-        num_samples: M, the number of samples per code during the search.
+        num_samples: M, the number of samples per code during the search (any M ≥ 1).
         kind: "cnn" or "rnn".
         primitives: the K operation names (default: the kind's standard list).
-        strategy: "most_probable" — each edge's exactly most probable code; or "sample" — one
-            code per edge drawn from the EGS law (the paper's derivation), reproducible by `seed`.
+        strategy: "most_probable" — each edge's exactly most probable code; or "sample" — an
+            architecture drawn from the search's law: each edge's code drawn from the EGS
+            law of p, each node's kept edges drawn by their strength (below).
         num_inputs: input nodes per cell (default 2 for cnn, 1 for rnn).
-        seed: seed of the "sample" strategy.
+        seed: seeds the draws of "sample" and the tie-breaks of both strategies.
         edges_per_node: how many incoming edges each node keeps: "auto" (2 for CNN cells, 1
             for recurrent ones, as DARTS' cells and the paper's), a positive integer, or None
             to keep every edge (the whole DAG).
+        preferences: {cell name: [num_edges, K]} what the search learned, h = softmax(α),
+            to rank edges by (default: `probabilities`). A search passes it, so that the
+            prior, which costs every edge of a cell alike, does not decide the edges.
 
-    Which edges: each node keeps the `edges_per_node` incoming edges whose strongest
-    non-`none` operation is most probable (ties: the earlier input), as DARTS does; the other
-    edges are dropped (`None`: every edge stays). Which operations: each kept edge keeps the
-    non-`none` operations of its code (most probable or sampled), several if the code has
-    several; a code of only `none` means no connection (the paper's reading), so that edge
-    adds nothing. A node left without any input gets the single (operation, input) pair with
-    the highest probability among its edges' non-`none` operations, so every derived cell is
-    connected.
+    Which edges: an edge's strength is its largest non-`none` preference (DARTS' ranking:
+    `none` is no connection). "most_probable" keeps each node's `edges_per_node` strongest
+    incoming edges, exact ties broken at random by `seed` (not by input order: at α = 0
+    every edge ties, and input order would keep inputs 0 and 1 in every node, a cell without
+    depth); "sample" draws them without replacement with probabilities proportional to
+    strength. Which operations: each kept edge keeps the non-`none` operations of its code
+    (most probable or sampled), several if the code has several; a code of only `none` means
+    no connection (the paper's reading), so that edge adds nothing. A node left without any
+    input gets the single (operation, input) pair with the highest probability among its
+    edges' non-`none` operations, so every derived cell is connected.
 
     Returns:
         A `Genotype` whose cells concatenate all their intermediate nodes, with the policy
@@ -322,34 +332,53 @@ def derive_genotype(
     for name, probs in probabilities.items():
         probs = np.asarray(probs, dtype="float64")
         num_intermediate = _intermediate_nodes(probs, num_inputs, len(primitives), name)
+        ranking = probs if preferences is None else np.asarray(preferences[name], "float64")
+        if ranking.shape != probs.shape:
+            raise _validation.invalid(f"preferences[{name!r}]", f"an array of shape "
+                                      f"{probs.shape}, as the probabilities",
+                                      f"shape {ranking.shape}")
         if strategy == "most_probable":
             codes = np.asarray(code_distribution.most_probable_code(probs, num_samples))
         else:
-            draws = np.array([rng.choice(len(row), size=num_samples, p=row / row.sum())
-                              for row in probs])
-            codes = np.zeros_like(probs)
-            np.put_along_axis(codes, draws, 1.0, axis=-1)
-        nodes = _derive_nodes(probs, codes, primitives, num_intermediate, num_inputs,
-                              edges_per_node)
+            codes = sample_codes(probs, num_samples, rng)
+        nodes = _derive_nodes(probs, codes, ranking, primitives, num_intermediate, num_inputs,
+                              edges_per_node, rng, sample_edges=strategy == "sample")
         cells[name] = CellGenotype(
             nodes=nodes, concat=range(num_inputs, num_inputs + num_intermediate),
             num_inputs=num_inputs,
         )
     derivation = {"strategy": strategy, "num_samples": num_samples,
-                  "edges_per_node": edges_per_node, "seed": seed}
+                  "edges_per_node": edges_per_node, "seed": seed,
+                  "edges_ranked_by": "probabilities" if preferences is None else "alpha"}
     return Genotype(cells=cells, kind=kind, primitives=primitives, derivation=derivation)
 
 
-def _derive_nodes(probs, codes, primitives, num_intermediate, num_inputs, edges_per_node):
+def sample_codes(probs, num_samples, rng):
+    """One EGS code per row of `probs` (`[n, K]`): the operations drawn at least once in
+    `num_samples` categorical draws, exactly the law of the search's hard codes."""
+    draws = np.array([rng.choice(len(row), size=num_samples, p=row / row.sum())
+                      for row in probs])
+    codes = np.zeros_like(probs)
+    np.put_along_axis(codes, draws, 1.0, axis=-1)
+    return codes
+
+
+def _derive_nodes(probs, codes, ranking, primitives, num_intermediate, num_inputs,
+                  edges_per_node, rng, sample_edges=False):
     """Each node's (operation, input) pairs, by the policy of `derive_genotype`."""
     others = np.array([name != NONE for name in primitives])
     all_edges = edges(num_intermediate, num_inputs)
     nodes = []
     for j in range(num_intermediate):
         incoming = [e for e, (_, node) in enumerate(all_edges) if node == num_inputs + j]
-        strength = {e: probs[e][others].max() for e in incoming}
-        if edges_per_node is not None:  # stable sort: ties keep the earlier input
-            incoming = sorted(sorted(incoming, key=lambda e: -strength[e])[:edges_per_node])
+        strength = np.array([ranking[e][others].max() for e in incoming])
+        if edges_per_node is not None and edges_per_node < len(incoming):
+            if sample_edges:  # Gumbel-top-k: draws without replacement ∝ strength
+                keys = np.log(np.maximum(strength, 1e-300)) + rng.gumbel(size=len(incoming))
+                order = np.argsort(-keys, kind="stable")
+            else:  # strongest first, exact ties in random order
+                order = np.lexsort((rng.random(len(incoming)), -strength))
+            incoming = sorted(incoming[i] for i in order[:edges_per_node])
         pairs = [(primitives[k], all_edges[e][0]) for e in incoming
                  for k in np.flatnonzero(codes[e]) if others[k]]
         if not pairs:
@@ -358,10 +387,47 @@ def _derive_nodes(probs, codes, primitives, num_intermediate, num_inputs, edges_
     return nodes
 
 
+def genotype_codes(genotype):
+    """{cell name: `[num_edges, K]` binary codes} of a genotype over its full DAG: 1 where the
+    genotype has operation k on edge e (dropped edges are all zero: no connection), the
+    codes a search network computes the genotype's cells with (see
+    `ArchitectureSearch.fixed_architecture`).
+
+    >>> codes = genotype_codes(published_genotype("darts_v2"))
+    >>> codes["normal"].shape, int(codes["normal"].sum())
+    ((14, 8), 8)
+    """
+    codes = {}
+    for name, cell in genotype.cells.items():
+        index = {edge: e for e, edge in enumerate(edges(len(cell.nodes), cell.num_inputs))}
+        table = np.zeros([len(index), len(genotype.primitives)], "float32")
+        for j, node in enumerate(cell.nodes):
+            for op, source in node:
+                table[index[source, cell.num_inputs + j], genotype.primitives.index(op)] = 1.0
+        codes[name] = table
+    return codes
+
+
+def differing_pairs(genotype, reference):
+    """The share of `genotype`'s (cell, node, operation, input) entries not in `reference`
+    (0: the same cells; 1: nothing in common), counting repeated entries once each.
+
+    >>> g = published_genotype("darts_v2")
+    >>> differing_pairs(g, g)
+    0.0
+    """
+    def entries(g):
+        return {(name, j, op, i) for name, cell in g.cells.items()
+                for j, node in enumerate(cell.nodes) for op, i in node}
+
+    mine = entries(genotype)
+    return len(mine - entries(reference)) / max(len(mine), 1)
+
+
 def random_genotype(num_samples, *, kind="cnn", primitives=None, num_intermediate=4,
                     num_inputs=None, seed=None, name="random", edges_per_node=None):
     """A genotype drawn uniformly from the EGS search space: every edge's code is uniform over
-    the Σ_{m=1}^{M} C(K, m) codes with 1 to M operations on (`none` included, as in the
+    the Σ_{m=1}^{min(M, K)} C(K, m) codes with 1 to M operations on (`none` included, as in the
     search), conditioned on every node keeping at least one non-`none` operation (a node left
     empty has its incoming codes drawn again). The random-search baseline samples from this.
     With `edges_per_node` (as a derivation keeps), each node first picks that many of its
@@ -377,15 +443,12 @@ def random_genotype(num_samples, *, kind="cnn", primitives=None, num_intermediat
     primitives = tuple(primitives or (CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES))
     num_ops = len(primitives)
     num_samples = _validation.check_positive_int("num_samples", num_samples)
-    if num_samples > num_ops:
-        raise _validation.invalid("num_samples", f"at most the number of primitives ({num_ops})",
-                                  num_samples)
     num_intermediate = _validation.check_positive_int("num_intermediate", num_intermediate)
     if edges_per_node is not None:
         edges_per_node = _validation.check_positive_int("edges_per_node", edges_per_node)
     num_inputs = num_inputs or (2 if kind == "cnn" else 1)
     rng = np.random.default_rng(seed)
-    sizes = np.arange(1, num_samples + 1)
+    sizes = np.arange(1, min(num_samples, num_ops) + 1)
     size_weights = np.array([math.comb(num_ops, m) for m in sizes], dtype="float64")
 
     def edge_pairs(i):

@@ -122,7 +122,8 @@ def test_each_node_keeps_its_two_strongest_edges_as_darts():
         kept = [i for i in strongest if codes[incoming[i], 1:].any()]
         assert node_inputs == (kept or node_inputs) and len(node_inputs) <= 2
     assert genotype.derivation == {"strategy": "most_probable", "num_samples": 7,
-                                   "edges_per_node": 2, "seed": None}
+                                   "edges_per_node": 2, "seed": 0,
+                                   "edges_ranked_by": "probabilities"}
     everything = search_space.derive_genotype({"normal": probs, "reduce": probs}, 7,
                                               edges_per_node=None)
     assert [len(n) for n in _inputs(everything.cells["normal"])] > [2, 2, 2, 2]
@@ -247,8 +248,10 @@ def test_random_genotypes_are_valid_and_reproducible():
         assert all(cell.nodes[j] for j in range(4))  # every node has an input
     rnn = search_space.random_genotype(4, kind="rnn", num_intermediate=8, seed=0)
     assert rnn.kind == "rnn" and len(rnn.cells["recurrent"].nodes) == 8
+    wide = search_space.random_genotype(9, seed=0)  # M > K: codes of 1..K operations
+    assert all(len(node) <= 2 * 7 for node in wide.cells["normal"].nodes)
     with pytest.raises(ValueError, match="num_samples"):
-        search_space.random_genotype(9)
+        search_space.random_genotype(0)
 
 
 def test_the_cnn_networks_take_a_genotype_by_name_path_dict_or_object(tmp_path):
@@ -261,3 +264,72 @@ def test_the_cnn_networks_take_a_genotype_by_name_path_dict_or_object(tmp_path):
         search_space.cnn_genotype("darts_rnn_v2")
     with pytest.raises(ValueError, match="no such file"):
         search_space.cnn_genotype(tmp_path / "missing.json")
+
+
+def test_tied_edges_are_kept_at_random_not_by_input_order():
+    """At α = 0 every edge of a node ties: the kept edges are drawn uniformly (by the seed),
+    not always inputs 0 and 1 (a cell without depth, as ranking by input order gave)."""
+    uniform = np.full((14, 8), 1 / 8)
+    counts = np.zeros(5)
+    for seed in range(300):
+        genotype = search_space.derive_genotype({"normal": uniform, "reduce": uniform}, 4,
+                                                seed=seed)
+        for i in _inputs(genotype.cells["normal"])[3]:  # node 5 reads two of inputs 0..4
+            counts[i] += 1
+        assert genotype == search_space.derive_genotype(
+            {"normal": uniform, "reduce": uniform}, 4, seed=seed)  # reproducible
+    expected = 300 * 2 / 5
+    z = (counts - expected) / np.sqrt(300 * 0.4 * 0.6)
+    assert np.abs(z).max() < 4.5, counts
+
+
+def test_edges_are_ranked_by_the_searched_preference_not_the_prior():
+    """The prior costs every edge of a cell alike (an identity is free on every normal edge),
+    so p would rank edges by noise or input order; ranking by h = softmax(α) keeps the edges
+    the search prefers."""
+    probs = np.full((14, 8), 1 / 8)
+    probs[:, 3] = 0.3  # skip_connect made likely on every edge by a prior
+    probs /= probs.sum(-1, keepdims=True)
+    preferences = np.full((14, 8), 1 / 8)
+    preferences[13, 4] = 0.5  # the search prefers sep_conv_3x3 on edge (4, 5)
+    preferences[12, 5] = 0.4  # and sep_conv_5x5 on edge (3, 5)
+    genotype = search_space.derive_genotype({"normal": probs, "reduce": probs}, 1,
+                                            preferences={"normal": preferences,
+                                                         "reduce": preferences})
+    assert _inputs(genotype.cells["normal"])[3] == [3, 4]
+    assert genotype.derivation["edges_ranked_by"] == "alpha"
+    with pytest.raises(ValueError, match=r"preferences\['normal'\]"):
+        search_space.derive_genotype({"normal": probs, "reduce": probs}, 1,
+                                     preferences={"normal": preferences[:5],
+                                                  "reduce": preferences})
+
+
+def test_sampled_edges_follow_their_strength():
+    """"sample" draws each node's kept edges with probability ∝ strength: a strong edge is
+    kept more often than a weak one, and with one edge per node at the rate its share."""
+    preferences = np.full((5, 8), 1 / 8)
+    preferences[2, 1:] = [0.6, 0.1, 0.1, 0.05, 0.05, 0.0, 0.0]  # edge (0, 3) strength 0.6
+    preferences[3, 1:] = [0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.0]   # edge (1, 3) strength 0.2
+    preferences[4, 1:] = [0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.0]   # edge (2, 3) strength 0.2
+    probs = np.full((5, 8), 1 / 8)
+    picks = np.zeros(3)
+    draws = 1000
+    for seed in range(draws):
+        genotype = search_space.derive_genotype(
+            {"normal": probs, "reduce": probs}, 2, strategy="sample", seed=seed,
+            edges_per_node=1, preferences={"normal": preferences, "reduce": preferences})
+        picks[_inputs(genotype.cells["normal"])[1][0]] += 1
+    share = np.array([0.6, 0.2, 0.2])
+    z = (picks / draws - share) / np.sqrt(share * (1 - share) / draws)
+    assert np.abs(z).max() < 4.5, picks
+
+
+def test_genotype_codes_and_differing_pairs():
+    genotype = search_space.published_genotype("darts_v2")
+    codes = search_space.genotype_codes(genotype)
+    assert codes["normal"].shape == (14, 8) and codes["normal"].sum() == 8
+    assert codes["normal"][0, search_space.CNN_PRIMITIVES.index("sep_conv_3x3")] == 1
+    other = search_space.published_genotype("darts_v1")
+    share = search_space.differing_pairs(other, genotype)
+    assert 0 < share < 1
+    assert search_space.differing_pairs(genotype, genotype) == 0.0

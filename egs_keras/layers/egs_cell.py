@@ -38,13 +38,15 @@ class EGSCell(keras.layers.Layer):
         reduction: whether this cell halves the resolution.
         reduction_prev: whether the previous cell did (then input 0 is twice as large).
         primitives: candidate operation names.
-        execution: "dense" or "sparse" (see `EGSMixedOp`).
+        execution: "dense", "sparse" or "sparse_biased" (see `EGSMixedOp`).
         renormalize: see `EGSMixedOp`.
 
     Call arguments:
         inputs: `[s0, s1]`, the outputs of the two previous cells.
         codes: `[num_edges, K]` codes, edges ordered as `search_space.edges`.
         training: passed to the batch norms.
+        probe_weights: `[num_edges, K]`, with sparse execution: the inactive operations to
+            compute anyway and their gradient weights (see `EGSMixedOp`).
 
     Example:
 
@@ -123,7 +125,7 @@ class EGSCell(keras.layers.Layer):
                 initializer=operations.stacked_kernel_initializer, trainable=True)
             self.stacked_kernels.append((k, name, [e for e, _ in members], variable))
 
-    def call(self, inputs, codes, training=None):
+    def call(self, inputs, codes, training=None, probe_weights=None):
         expected = (len(self.edges), len(self.primitives))
         if tuple(codes.shape) != expected:
             raise ValueError(
@@ -133,13 +135,16 @@ class EGSCell(keras.layers.Layer):
                   self.preprocess1(inputs[1], training=training)]
         with gating.near(codes):
             rows = tf.unstack(codes, num=len(self.edges))
+            probes = ([None] * len(self.edges) if probe_weights is None
+                      else tf.unstack(probe_weights, num=len(self.edges)))
         kernels = self._edge_kernels()
         edge = 0
         for _ in range(self.num_intermediate):
             terms = []
             for state in states:
                 terms.append(self.edge_ops[edge](state, rows[edge], training=training,
-                                                 kernels=kernels[edge]))
+                                                 kernels=kernels[edge],
+                                                 probe_weights=probes[edge]))
                 edge += 1
             states.append(tf.add_n(terms))
         return tf.concat(states[2:], axis=-1)

@@ -13,7 +13,7 @@ from egs_keras import cost_measures
 from egs_keras.layers import gating
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
 
-EXECUTION_MODES = ("dense", "sparse")
+EXECUTION_MODES = gating.EXECUTION_MODES
 REDUCTIONS = ("sum", "mean")
 DEFAULT_COST_BATCH = 16  # the batch latencies are timed at when the input's is unknown
 # {traced graph: {(decision id, replica context id): its code in that graph}}: the one code per
@@ -36,20 +36,26 @@ class EGSChoice(keras.layers.Layer):
     `decision=`), e.g. one width for several blocks; the sharing survives `.keras` files.
 
     Execution modes, as `EGSMixedOp`: "dense" computes every candidate and masks them (XLA
-    compiles it); "sparse" runs only the active candidates in compiled steps (see
-    `gating.sparse_weighted_sum`: candidates with non-trainable state such as batch-norm
-    statistics always run; others must not create stateful ops).
+    compiles it); "sparse" runs the active candidates and, in training, each inactive one
+    with probability `probe_rate`, whose α-gradient then weighs 1 / probe_rate (an unbiased
+    estimate of dense's gradient); "sparse_biased" runs only the active candidates (an
+    inactive entry gets no gradient). See `gating.sparse_weighted_sum`: candidates with
+    non-trainable state such as batch-norm statistics always run; others must not create
+    stateful ops.
 
     Args:
         candidates: a list of K ≥ 2 Keras layers with distinct names.
-        num_samples: M, the samples merged into a code (1 ≤ M ≤ K).
+        num_samples: M ≥ 1, the samples merged into a code (at most K of its entries are
+            on, also for M > K).
         temperature: initial τ of the Gumbel-Softmax (anneal it with `TemperatureScheduler`).
         op_costs: the resource prior: None, K non-negative numbers, or "latency",
             "parameters" or "multiply_adds", computed from the candidates at build time
             (latency: forward + backward, timed at the input's batch size, else 16) and kept
             in the layer's config, so a reloaded choice keeps the same prior.
         effectiveness_weight: λ, the weight of softmax(α) against the prior (paper: 0.5).
-        execution: "dense" or "sparse".
+        execution: "dense", "sparse" or "sparse_biased".
+        probe_rate: with "sparse", the chance that an inactive candidate runs in a training
+            step.
         reduction: "sum" of the active candidates, or their "mean".
         decision: an `EnsembleGumbelSoftmax` owning logits of shape (K,) to share with other
             choices (then `num_samples`, `temperature`, `op_costs`, `effectiveness_weight`
@@ -66,12 +72,12 @@ class EGSChoice(keras.layers.Layer):
 
     def __init__(self, candidates, num_samples=1, temperature=1.0, op_costs=None,
                  effectiveness_weight=0.5, execution="dense", reduction="sum", decision=None,
-                 seed=None, **kwargs):
+                 seed=None, probe_rate=gating.DEFAULT_PROBE_RATE, **kwargs):
         super().__init__(**kwargs)
         self.candidates = _check_candidates(candidates)
         num_ops = len(self.candidates)
-        if execution not in EXECUTION_MODES:
-            raise _validation.invalid("execution", f"one of {list(EXECUTION_MODES)}", execution)
+        gating.check_execution(execution)
+        self.probe_rate = gating.check_probe_rate(probe_rate)
         if reduction not in REDUCTIONS:
             raise _validation.invalid("reduction", f"one of {list(REDUCTIONS)}", reduction)
         self.execution, self.reduction = execution, reduction
@@ -82,9 +88,6 @@ class EGSChoice(keras.layers.Layer):
             op_costs = None
         if decision is None:
             num_samples = _validation.check_positive_int("num_samples", num_samples)
-            if num_samples > num_ops:
-                raise _validation.invalid("num_samples", f"at most the number of candidates "
-                                          f"({num_ops})", num_samples)
             decision = EnsembleGumbelSoftmax(
                 num_samples, temperature, op_costs=op_costs,
                 effectiveness_weight=effectiveness_weight, logits_shape=(num_ops,), seed=seed,
@@ -118,6 +121,7 @@ class EGSChoice(keras.layers.Layer):
         config.update(
             candidates=[keras.saving.serialize_keras_object(c) for c in self.candidates],
             execution=self.execution, reduction=self.reduction, decision=decision,
+            probe_rate=self.probe_rate,
             op_costs=self.cost_measure if self.decision.op_costs is None else None)
         return config
 
@@ -153,9 +157,10 @@ class EGSChoice(keras.layers.Layer):
                     f"candidate {first!r} returns: the choice adds its candidates' outputs. "
                     "Give every candidate the same output shape (e.g. the same filters and "
                     "strides, or a projection).")
-        if self.execution == "sparse" and any(d is None for d in shape[1:]):
+        if self.execution != "dense" and any(d is None for d in shape[1:]):
             raise ValueError(
-                f"Received choice {self.name!r} with execution='sparse' and candidates whose "
+                f"Received choice {self.name!r} with execution={self.execution!r} and "
+                "candidates whose "
                 f"output shape {shape} is unknown beyond the batch, expected known dimensions "
                 "(the sparse sum starts from zeros of that shape). Fix the input shape, or "
                 "use execution='dense'.")
@@ -182,8 +187,11 @@ class EGSChoice(keras.layers.Layer):
         return [round(c, 6) for c in costs]
 
     def call(self, inputs, training=None):
-        with gating.on_host() if self.execution == "sparse" else contextlib.nullcontext():
-            code = tf.cast(self._code(training), self.compute_dtype)
+        with gating.on_host() if self.execution != "dense" else contextlib.nullcontext():
+            code, probes = self._code(training)
+            code = tf.cast(code, self.compute_dtype)
+            if probes is not None:
+                probes = gating.probe_weights(probes, code, self.probe_rate)
         if self.execution == "dense":
             entries = tf.unstack(code, num=len(self.candidates))
             output = tf.add_n([entry * candidate(inputs, training=training)
@@ -193,24 +201,31 @@ class EGSChoice(keras.layers.Layer):
             zeros = tf.zeros(tf.concat([tf.shape(inputs)[:1], self.output_shape_[1:]], 0),
                              self.compute_dtype)
             output = gating.sparse_weighted_sum(inputs, code, dict(enumerate(self.candidates)),
-                                                zeros, training)
+                                                zeros, training, probe_weights=probes)
         if self.reduction == "mean":
             output = output / tf.maximum(tf.stop_gradient(tf.reduce_sum(code)), 1.0)
         return output
 
     def _code(self, training):
-        """The decision's code: in a compiled step, choices that share a decision use one code
-        drawn once per step (as the cells of one type in `EGSSearchNetwork`); per replica
-        under `tf.distribute`. Called eagerly, each call draws anew."""
+        """(the decision's code, the probes of sparse execution or None): in a compiled step,
+        choices that share a decision use one code (and one set of probes) drawn once per
+        step (as the cells of one type in `EGSSearchNetwork`); per replica under
+        `tf.distribute`. Called eagerly, each call draws anew."""
         decision = self.decision
         if (not training or getattr(decision, "_egs_choice_users", 1) < 2
                 or tf.executing_eagerly()):
-            return decision(training=training)
+            return self._draw(training)
         codes = _STEP_CODES.setdefault(tf.compat.v1.get_default_graph(), {})
         key = (id(decision), id(tf.distribute.get_replica_context()))
         if key not in codes:
-            codes[key] = decision(training=True)
+            codes[key] = self._draw(True)
         return codes[key]
+
+    def _draw(self, training):
+        code = self.decision(training=training)
+        if not training or self.execution != "sparse":
+            return code, None
+        return code, self.decision.probe_mask(self.probe_rate, self.decision.sample_count.value)
 
     def compute_output_shape(self, input_shape):
         if not self.built:

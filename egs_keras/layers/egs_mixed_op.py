@@ -8,7 +8,7 @@ from egs_keras import search_space
 from egs_keras.layers import gating
 from egs_keras.layers import operations
 
-EXECUTION_MODES = ("dense", "sparse")
+EXECUTION_MODES = gating.EXECUTION_MODES
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -19,15 +19,23 @@ class EGSMixedOp(keras.layers.Layer):
 
     * `"dense"` computes all K operations and masks them. The straight-through gradient
       reaches every code entry a_k as ⟨upstream, o_k(x)⟩, hence every logit exactly.
-    * `"sparse"` runs only the operations whose bit is on, at most M of K. In a compiled step
-      each operation's input and variables pass through a `gating.gate` on its bit: when the
-      bit is off, none of its ops run, forward or backward (no `tf.cond`: tracing and the
-      first step take about as long as dense). An inactive code entry gets no gradient;
-      the logits still all receive gradient, through the soft values of the active entries
-      (as GDAS does for M = 1). Eagerly, Python skips the inactive operations. Operations
-      with non-trainable state (e.g. batch-norm statistics) always run; others must not
-      create stateful ops (asserts, prints, stateful random numbers), else tracing raises a
-      ValueError. Not for XLA (`jit_compile=True`); Keras then compiles without XLA and warns.
+    * `"sparse"` runs the operations whose bit is on (at most M of K) and the inactive ones
+      the caller probes (`probe_weights`; `EGSCell` passes what `EGSSearchNetwork` draws:
+      each inactive operation with probability `probe_rate`). A probed operation adds
+      0 · o_k(x) to the output and its entry's gradient ⟨upstream, o_k(x)⟩ weighs
+      1 / probe_rate, so the α-gradient is an unbiased estimate of dense execution's at a
+      fraction of its cost. In a compiled step each operation's input and variables pass
+      through a `gating.gate` on its bit: when the bit is off, none of its ops run, forward
+      or backward (no `tf.cond`: tracing and the first step take about as long as dense).
+      Eagerly, Python skips the inactive operations. Operations with non-trainable state
+      (e.g. batch-norm statistics) always run; others must not create stateful ops
+      (asserts, prints, stateful random numbers), else tracing raises a ValueError. Not for
+      XLA (`jit_compile=True`); Keras then compiles without XLA and warns.
+    * `"sparse_biased"` runs only the active operations, never probes (and `"sparse"`
+      without `probe_weights` computes the same): an inactive entry gets no gradient, the
+      logits only through the soft values of the active entries (as GDAS does for M = 1).
+      The bias favours whatever the prior switches on often: an operation seldom drawn is
+      seldom computed and never gets evidence (measured in docs/recipe.md).
 
     `none` is never computed: its bit contributes nothing. Each operation's code entry is
     folded into the scale of its last batch norm (`operations.scaled_call`).
@@ -37,7 +45,7 @@ class EGSMixedOp(keras.layers.Layer):
         stride: 1, or 2 for edges that reduce the resolution.
         primitives: candidate operation names (registered in `operations`); default DARTS'
             eight.
-        execution: "dense" or "sparse" (see above).
+        execution: "dense", "sparse" or "sparse_biased" (see above).
         renormalize: if True, divide the sum by the number of active operations (constant in
             the backward pass), so the edge's output scale does not grow with M.
         own_kernels: if False, the built-in operations create no kernels (convolution
@@ -52,6 +60,8 @@ class EGSMixedOp(keras.layers.Layer):
         training: passed to the operations' batch norms.
         kernels: with `own_kernels=False`, {k: {kernel name: tensor}} for every operation
             listed by `kernel_shapes`.
+        probe_weights: `[K]`, with sparse execution: 1 / probe_rate for the inactive
+            operations to compute anyway, 0 for the others (`gating.probe_weights`).
 
     Example:
 
@@ -69,9 +79,7 @@ class EGSMixedOp(keras.layers.Layer):
             raise _validation.invalid("stride", "1 or 2", stride)
         self.stride = stride
         self.primitives = operations.check_operation_names(primitives)
-        if execution not in EXECUTION_MODES:
-            raise _validation.invalid("execution", f"one of {list(EXECUTION_MODES)}", execution)
-        self.execution = execution
+        self.execution = gating.check_execution(execution)
         self.renormalize = bool(renormalize)
         self.own_kernels = bool(own_kernels)
         self.supports_jit = execution == "dense"
@@ -113,7 +121,7 @@ class EGSMixedOp(keras.layers.Layer):
         """Whether candidate k has weights (its own or given as `kernels`)."""
         return k in self._kernel_shapes or bool(self.candidates[k].trainable_weights)
 
-    def call(self, inputs, code, training=None, kernels=None):
+    def call(self, inputs, code, training=None, kernels=None, probe_weights=None):
         with gating.near(code):
             code = tf.cast(code, inputs.dtype)
         num_ops = len(self.primitives)
@@ -135,8 +143,11 @@ class EGSMixedOp(keras.layers.Layer):
                      for k, op in self.candidates.items()]
             output = tf.add_n(terms) if terms else self._zeros(inputs)
         else:
+            if self.execution == "sparse_biased":
+                probe_weights = None
             output = gating.sparse_weighted_sum(inputs, code, self.candidates,
-                                                self._zeros(inputs), training, kernels)
+                                                self._zeros(inputs), training, kernels,
+                                                probe_weights)
         if self.renormalize:
             active = tf.gather(code, list(self.candidates)) if self.candidates else code[:0]
             output = output / tf.maximum(tf.stop_gradient(tf.reduce_sum(active)), 1.0)

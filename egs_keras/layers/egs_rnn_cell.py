@@ -5,10 +5,11 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
+from egs_keras.layers import gating
 from egs_keras.layers import highway_cell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
 
-EXECUTION_MODES = ("dense", "sparse")
+EXECUTION_MODES = gating.EXECUTION_MODES
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -40,22 +41,28 @@ class EGSRNNCell(highway_cell.HighwayCell):
     probable code.
 
     Execution modes: "dense" computes every edge and activation and weights them by the code
-    (exact straight-through gradient for every entry); "sparse" runs the matrix product, the
-    gate and the activations only for the edges with at least one operation switched on (the
-    rest contribute nothing and their entries get no gradient; the logits still do, through
-    the active entries). Activations are cheap next to the products, so sparse mode saves the
-    products of the edges coded `none` — few with the paper's M = 4 of 5 operations, about
-    (1 − p_none)^M of them.
+    (exact straight-through gradient for every entry); "sparse_biased" runs the matrix
+    product, the gate and the activations only for the edges with at least one operation
+    switched on (the rest contribute nothing and their entries get no gradient; the logits
+    still do, through the active entries); "sparse" also runs each of the other edges with
+    probability `probe_rate` (contributing 0, its entries' gradients weighted by
+    1 / probe_rate), so that the α-gradient is an unbiased estimate of dense's. Activations
+    are cheap next to the products, so sparse modes save the products of the edges coded
+    only `none` — few with the paper's M = 4 of 5 operations, about p_none^M of them.
+    `none` takes no part in the cost prior (it keeps the uniform share 1/K of l).
 
     Args:
         units: hidden size (DARTS search: 300).
         num_nodes: nodes as the paper counts them (12: x, h, s₀, 8 searched, output); ≥ 5.
         primitives: operations on the edges: `none` and activations from `tanh`, `relu`,
             `sigmoid`, `identity`.
-        num_samples: M of the Ensemble Gumbel-Softmax (paper: 4).
+        num_samples: M ≥ 1 of the Ensemble Gumbel-Softmax (paper: 4; may exceed K).
         temperature, op_costs, effectiveness_weight, replica_sampling: see
             `EnsembleGumbelSoftmax`.
-        execution: "dense" or "sparse".
+        execution: "dense", "sparse" or "sparse_biased".
+        probe_rate: with "sparse", the chance that an edge without active operations is
+            computed anyway in training.
+        prior_strength: β of the cost prior (see `egs_keras.ops.cost_prior`).
         renormalize: average the active highways of a node (True) or sum them (False; the
             count is constant in the backward pass).
         batch_norm: normalise the nodes with batch statistics (search default, as DARTS).
@@ -85,7 +92,8 @@ class EGSRNNCell(highway_cell.HighwayCell):
                  num_samples=4, temperature=1.0, op_costs=None, effectiveness_weight=0.5,
                  execution="dense", renormalize=True, batch_norm=True, dropout=0.0,
                  recurrent_dropout=0.0, kernel_initializer=None, seed=0,
-                 replica_sampling="independent", **kwargs):
+                 replica_sampling="independent", prior_strength=1.0,
+                 probe_rate=gating.DEFAULT_PROBE_RATE, **kwargs):
         super().__init__(units, dropout, recurrent_dropout, kernel_initializer, seed, **kwargs)
         if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 5:
             raise _validation.invalid(
@@ -94,12 +102,9 @@ class EGSRNNCell(highway_cell.HighwayCell):
         self.num_nodes = num_nodes
         self.primitives = highway_cell.check_activation_names(primitives)
         self.num_samples = _validation.check_positive_int("num_samples", num_samples)
-        if self.num_samples > len(self.primitives):
-            raise _validation.invalid("num_samples", f"at most the number of primitives "
-                                      f"({len(self.primitives)})", num_samples)
-        if execution not in EXECUTION_MODES:
-            raise _validation.invalid("execution", f"one of {list(EXECUTION_MODES)}", execution)
-        self.execution = execution
+        self.execution = gating.check_execution(execution)
+        self.probe_rate = gating.check_probe_rate(probe_rate)
+        self.prior_strength = prior_strength
         self.renormalize = bool(renormalize)
         self.batch_norm = bool(batch_norm)
         self.temperature = temperature
@@ -107,11 +112,13 @@ class EGSRNNCell(highway_cell.HighwayCell):
         self.effectiveness_weight = effectiveness_weight
         self.replica_sampling = replica_sampling
         self.edges = search_space.edges(self.num_intermediate, num_inputs=1)
+        neutral = [k for k, name in enumerate(self.primitives) if name == search_space.NONE]
         self.decision = EnsembleGumbelSoftmax(
             self.num_samples, temperature, op_costs, effectiveness_weight,
             logits_shape=(len(self.edges), len(self.primitives)),
             logits_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed),
-            seed=seed, replica_sampling=replica_sampling, name="recurrent_alphas")
+            seed=seed, replica_sampling=replica_sampling, prior_strength=prior_strength,
+            neutral_ops=neutral or None, name="recurrent_alphas")
         active = [k for k, name in enumerate(self.primitives) if name != search_space.NONE]
         self._active_columns = active
         self._activations = [highway_cell.ACTIVATIONS[self.primitives[k]] for k in active]
@@ -132,7 +139,8 @@ class EGSRNNCell(highway_cell.HighwayCell):
                       op_costs=self.op_costs, effectiveness_weight=self.effectiveness_weight,
                       execution=self.execution, renormalize=self.renormalize,
                       batch_norm=self.batch_norm,
-                      replica_sampling=self.replica_sampling)
+                      replica_sampling=self.replica_sampling, probe_rate=self.probe_rate,
+                      prior_strength=self.prior_strength)
         return config
 
     def build(self, input_shape):
@@ -141,25 +149,36 @@ class EGSRNNCell(highway_cell.HighwayCell):
 
     def call(self, inputs, states, training=None):
         state = states[0] if isinstance(states, (list, tuple)) else states
+        probes = None
         if training:
-            codes = self.decision.draw(self.decision.sample_count.value)
+            step = self.decision.sample_count.value
+            codes = self.decision.draw(step)
+            if self.execution == "sparse":
+                probes = self.decision.probe_mask(self.probe_rate, step, [len(self.edges)])
         else:
-            codes = self.decision.most_probable_code()
+            codes = self.decision.inference_code()
         codes = tf.cast(codes, self.compute_dtype)
         nodes = [self._normalize(self.first_node(inputs, state, training))]
         offset = 0
         for j in range(self.num_intermediate):
             rows = codes[offset:offset + j + 1]
+            edge_probes = None if probes is None else probes[offset:offset + j + 1]
             offset += j + 1
-            node = self._node(tf.stack(nodes), rows, j, training)
+            node = self._node(tf.stack(nodes), rows, j, training, edge_probes)
             nodes.append(self._normalize(node))
         output = tf.add_n(nodes[1:]) / float(self.num_intermediate)
         return output, [output]
 
-    def _node(self, sources, rows, j, training):
-        """Σ_i Σ_k a_ik (s_i + c_i ⊙ (f_k(g_i) − s_i)) over the sources `[n, batch, units]`."""
-        if self.execution == "sparse":
+    def _node(self, sources, rows, j, training, probes=None):
+        """Σ_i Σ_k a_ik (s_i + c_i ⊙ (f_k(g_i) − s_i)) over the sources `[n, batch, units]`;
+        `probes` `[n]`: edges to compute even without active operations ("sparse")."""
+        if self.execution != "dense":
             on = tf.reduce_sum(tf.gather(rows, self._active_columns, axis=1), axis=1) > 0
+            if probes is not None:
+                probed = tf.logical_and(probes, tf.logical_not(on))
+                weight = tf.where(probed, 1.0 / self.probe_rate, 1.0)[:, tf.newaxis]
+                rows = gating.weighted_gradient(rows, tf.cast(weight, rows.dtype))
+                on = tf.logical_or(on, probed)
             index = tf.reshape(tf.where(on), [-1])
             sources, rows = tf.gather(sources, index), tf.gather(rows, index)
         gate, candidate = self.gates(sources, j, training)
@@ -193,10 +212,11 @@ class EGSRNNCell(highway_cell.HighwayCell):
         """p of every edge, `[num_edges, K]`."""
         return self.decision.probabilities()
 
-    def genotype(self, strategy="most_probable", seed=None, edges_per_node="auto"):
+    def genotype(self, strategy="most_probable", seed=0, edges_per_node="auto"):
         """The derived recurrent genotype (see `search_space.derive_genotype`; by default one
-        incoming edge per node, as DARTS' recurrent cell)."""
+        incoming edge per node, as DARTS' recurrent cell, ranked by α's own preference)."""
         return search_space.derive_genotype(
             {"recurrent": self.probabilities().numpy()}, self.num_samples, kind="rnn",
             primitives=self.primitives, strategy=strategy, seed=seed, num_inputs=1,
-            edges_per_node=edges_per_node)
+            edges_per_node=edges_per_node,
+            preferences={"recurrent": self.decision.preferences().numpy()})

@@ -1,5 +1,6 @@
 """`EnsembleGumbelSoftmax`: the EGS estimator as a Keras layer."""
 
+import contextlib
 import random
 
 import keras
@@ -8,9 +9,11 @@ import tensorflow as tf
 from egs_keras import _validation
 from egs_keras.ops import code_distribution
 from egs_keras.ops import estimator
+from egs_keras.ops import gumbel
 from egs_keras.ops import probabilities
 
 REPLICA_SAMPLING = ("independent", "shared")
+PROBE_STREAM = 0x9E37  # folded into a step's seed for the probes, apart from its Gumbel noise
 
 
 def _replica_id():
@@ -45,6 +48,8 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
     draws its own code (more architecture samples per step) unless
     `replica_sampling="shared"`.
     Logits, noise and codes are float32 whatever the dtype policy (safe under mixed precision).
+    `num_samples` may exceed K: M counts draws, which may repeat (the paper's Table 5 runs
+    M = 8 and 9 over K = 8 operations); a code still has at most K ones.
 
     Args:
         num_samples: M ≥ 1, the number of Gumbel-Softmax samples merged into a code.
@@ -57,6 +62,11 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
             on a stride-2 edge); see `egs_keras.ops.cost_prior`.
         effectiveness_weight: λ ∈ [0, 1], the weight of softmax(α) against the cost prior
             (paper: 0.5). Only used with `op_costs`.
+        prior_strength: β ≥ 0 in l ∝ exp(−β · cost / max cost): how strongly cost separates
+            the operations in the prior (0: uniform l; 1: the default). See
+            `egs_keras.ops.cost_prior`.
+        neutral_ops: indices of operations outside the cost comparison, e.g. `none` (no
+            connection is not a cheap operation): each gets the uniform share 1/K of l.
         straight_through: if True the hard code carries the soft relaxation's gradient; if
             False it carries none.
         hard: if False, return the soft relaxation max_m y_m instead of the binary code.
@@ -102,6 +112,8 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         logits_initializer="zeros",
         seed=None,
         replica_sampling="independent",
+        prior_strength=1.0,
+        neutral_ops=None,
         **kwargs,
     ):
         kwargs.setdefault("autocast", False)
@@ -114,6 +126,10 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         self.effectiveness_weight = _validation.check_unit_interval(
             "effectiveness_weight", effectiveness_weight
         )
+        self.prior_strength = _validation.check_non_negative_float("prior_strength",
+                                                                   prior_strength)
+        self.neutral_ops = None if neutral_ops is None else list(
+            probabilities.check_neutral_ops(neutral_ops, 2**31))
         self.straight_through = bool(straight_through)
         self.hard = bool(hard)
         self.logits_shape = self._check_logits_shape(logits_shape)
@@ -145,6 +161,9 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
             aggregation="only_first_replica",
         )
         self.logits = None
+        # The code inference uses instead of the most probable one (`use_code`); a plain
+        # attribute, so that checkpoints and `.keras` files never see it.
+        object.__setattr__(self, "_inference_code", None)
 
     def get_config(self):
         config = super().get_config()
@@ -159,6 +178,8 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
             logits_initializer=keras.initializers.serialize(self.logits_initializer),
             seed=self.seed,
             replica_sampling=self.replica_sampling,
+            prior_strength=self.prior_strength,
+            neutral_ops=self.neutral_ops,
         )
         return config
 
@@ -185,16 +206,57 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         if self.op_costs is not None:
             rows = None if self.logits_shape is None else self.logits_shape[:-1]
             _validation.check_costs("op_costs", self.op_costs, num_ops=num_ops, rows_shape=rows)
+        probabilities.check_neutral_ops(self.neutral_ops, num_ops)
         self.num_ops = num_ops
 
     def call(self, inputs=None, training=None):
         logits = self._logits_for(inputs)
         if not training:
-            return code_distribution.most_probable_code(
-                self._probabilities_of(logits), self.num_samples
-            )
+            return self._inference(logits)
         # The step is the value the increment read, so no replica can see it already advanced.
         return self._draw(logits, self.sample_count.assign_add(1) - 1)
+
+    def inference_code(self, inputs=None):
+        """The code inference uses: the exactly most probable one, or the code set by
+        `use_code` while its block runs."""
+        return self._inference(self._logits_for(inputs))
+
+    @contextlib.contextmanager
+    def use_code(self, code):
+        """Within the block, inference (`training=False`, `inference_code()`) uses `code`
+        (a tensor or variable of the logits' shape, read when a step runs) instead of the
+        most probable code: how a search scores one architecture with its shared weights.
+        Steps traced inside the block keep reading `code`; trace again after it.
+
+        >>> selector = EnsembleGumbelSoftmax(num_samples=2, logits_shape=(3,), seed=0)
+        >>> with selector.use_code(tf.constant([0., 1., 1.])):
+        ...     selector(training=False).numpy().tolist()
+        [0.0, 1.0, 1.0]
+        """
+        previous = self._inference_code
+        object.__setattr__(self, "_inference_code", code)
+        try:
+            yield self
+        finally:
+            object.__setattr__(self, "_inference_code", previous)
+
+    def probe_mask(self, rate, step, shape=None):
+        """Bernoulli(`rate`) booleans of the logits' shape (or `shape`), reproducible from
+        (seed, `step`, replica) and independent of the Gumbel noise of the same step: which
+        inactive operations sparse execution computes anyway (see `EGSMixedOp`)."""
+        shape = self.logits_shape if shape is None else shape
+        replica = _replica_id() if self.replica_sampling == "independent" else 0
+        seed = gumbel.derive_seed(self.seed, step, replica)
+        seed = tf.random.experimental.stateless_fold_in(seed, PROBE_STREAM, alg="philox")
+        uniform = tf.random.stateless_uniform(shape, seed=seed, alg="philox")
+        return uniform < rate
+
+    def _inference(self, logits):
+        if self._inference_code is not None:
+            code = tf.cast(self._inference_code, tf.float32)
+            return tf.broadcast_to(code, tf.shape(logits))
+        return code_distribution.most_probable_code(self._probabilities_of(logits),
+                                                    self.num_samples)
 
     def draw(self, step, inputs=None):
         """The training code of sample number `step`, without advancing the sample counter.
@@ -247,6 +309,11 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         """The exactly most probable code for the owned logits (or the given ones)."""
         return code_distribution.most_probable_code(self.probabilities(logits), self.num_samples)
 
+    def preferences(self, logits=None):
+        """h = softmax(α), the effectiveness credit alone (no prior), float32: what the
+        search learned, which derivations rank edges by."""
+        return tf.nn.softmax(self._logits_for(logits), axis=-1)
+
     def _logits_for(self, inputs):
         if self.logits_shape is None:
             if inputs is None:
@@ -268,7 +335,8 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
     def _prior(self):
         if self.op_costs is None:
             return None
-        return probabilities.cost_prior(self.op_costs)
+        return probabilities.cost_prior(self.op_costs, strength=self.prior_strength,
+                                        neutral_ops=self.neutral_ops)
 
     @staticmethod
     def _check_logits_shape(logits_shape):

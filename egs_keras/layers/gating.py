@@ -28,10 +28,56 @@ numbers): a dead stateful op silently corrupts the function's results (seen: emp
 import keras
 import tensorflow as tf
 
+from egs_keras import _validation
 from egs_keras._compat import record  # the tape's recording API (see _compat)
 from egs_keras.layers import operations
 
 HOST = "/device:CPU:0"
+# How searched layers compute their candidates (docs/search.md, "Execution"):
+# "dense": all, masked; "sparse": the active ones plus probes of the inactive ones (the α-gradient
+# is an unbiased estimate of dense's); "sparse_biased": the active ones only (GDAS-like: an
+# inactive entry gets no gradient, so rarely drawn operations never get evidence).
+EXECUTION_MODES = ("dense", "sparse", "sparse_biased")
+SPARSE_MODES = ("sparse", "sparse_biased")
+DEFAULT_PROBE_RATE = 0.25
+
+
+def check_execution(execution):
+    """`execution` if it is one of `EXECUTION_MODES`, else a ValueError that says what each
+    mode does."""
+    if execution not in EXECUTION_MODES:
+        raise _validation.invalid(
+            "execution", f"one of {list(EXECUTION_MODES)}", execution,
+            hint='"dense" computes every operation; "sparse" the active ones and a random '
+                 'share of the others (unbiased α-gradient); "sparse_biased" only the active '
+                 "ones (GDAS-like, biased).")
+    return execution
+
+
+def check_probe_rate(probe_rate, name="probe_rate"):
+    """The probability in (0, 1] that sparse execution computes an inactive operation."""
+    if (isinstance(probe_rate, bool) or not isinstance(probe_rate, (int, float))
+            or not 0.0 < probe_rate <= 1.0):
+        raise _validation.invalid(
+            name, "a number in (0, 1]", probe_rate,
+            hint="It is the chance that sparse execution also computes an inactive operation "
+                 "(its α-gradient then weighs 1 / probe_rate); 1 computes every operation.")
+    return float(probe_rate)
+
+
+def probe_weights(probes, code, probe_rate):
+    """`1 / probe_rate` where an inactive entry of `code` is probed, else 0: the weights
+    `sparse_weighted_sum` takes (probes of active entries change nothing)."""
+    with near(code):
+        probed = tf.logical_and(probes, tf.logical_not(code > 0))
+        return tf.where(probed, tf.constant(1.0 / probe_rate, code.dtype),
+                        tf.zeros_like(code))
+
+
+def weighted_gradient(entry, weight):
+    """`entry` in the forward pass; `weight` times its gradient in the backward pass."""
+    fixed = tf.stop_gradient(entry)
+    return fixed + (entry - fixed) * weight
 
 
 def on_host():
@@ -141,7 +187,8 @@ def call_if(layer, gated_inputs, pred, *, scale=None, kernels=None, training=Non
     return outputs
 
 
-def sparse_weighted_sum(inputs, code, layers, zeros, training=None, kernels=None):
+def sparse_weighted_sum(inputs, code, layers, zeros, training=None, kernels=None,
+                        probe_weights=None):
     """Σ_k code[k] · layers[k](inputs) over the entries whose bit (code[k] > 0) is on, running
     only those layers: the sparse execution of `EGSMixedOp` and `EGSChoice`.
 
@@ -149,20 +196,36 @@ def sparse_weighted_sum(inputs, code, layers, zeros, training=None, kernels=None
     shape and dtype to start the sum from; `kernels` {k: {name: tensor}} for layers that take
     their kernels as tensors (`operations.takes_kernels`). In a compiled step each layer's
     input, kernels and variables pass through `gate` on its bit; eagerly, Python skips the
-    inactive layers. A layer with non-trainable state (e.g. batch-norm statistics) always
-    runs, its inactive entry 0 and without gradient, so that its state is updated every step
-    as in dense execution. Code entries are folded into the layers' last batch norms where
-    they have one (`operations.scaled_call`).
+    inactive layers. Code entries are folded into the layers' last batch norms where they
+    have one (`operations.scaled_call`).
+
+    `probe_weights` (`[K]`, see `probe_weights`) makes the α-gradient unbiased: an inactive
+    entry with weight w > 0 is computed too (its term is 0 · layer(x), so the forward pass
+    does not change) and its gradient ⟨upstream, layer(x)⟩ is multiplied by w = 1 / rate:
+    in expectation over the probes every entry gets dense execution's gradient. Without it
+    (`sparse_biased`), an inactive entry gets no gradient.
+
+    A layer with non-trainable state (e.g. batch-norm statistics) always runs, so that its
+    state is updated every step as in dense execution; its inactive entry is 0 and gets the
+    dense gradient with probes, none without.
     """
     kernels = kernels or {}
     with near(code):  # predicates where the code was drawn (the host, see `on_host`)
-        entries = tf.unstack(code, num=code.shape[0])
-        bits = tf.unstack(code > 0, num=code.shape[0])
+        entries = raw_entries = tf.unstack(code, num=code.shape[0])
+        bits = code > 0
+        if probe_weights is not None:
+            weights = tf.unstack(tf.where(bits, tf.ones_like(code), probe_weights),
+                                 num=code.shape[0])
+            entries = [weighted_gradient(e, w) for e, w in zip(entries, weights, strict=True)]
+            bits = tf.logical_or(bits, probe_weights > 0)
+        bits = tf.unstack(bits, num=code.shape[0])
     total = zeros
     gated = {}
     for k, layer in layers.items():
         if any(not v.trainable for v in layer.weights):
-            entry = tf.where(bits[k], entries[k], tf.stop_gradient(entries[k]))
+            entry = raw_entries[k]  # computed anyway: with probes, dense's exact gradient
+            if probe_weights is None:
+                entry = tf.where(bits[k], entry, tf.stop_gradient(entry))
             total += operations.scaled_call(layer, inputs, entry, training, kernels.get(k))
         elif tf.executing_eagerly():
             if bool(bits[k]):

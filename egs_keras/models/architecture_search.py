@@ -10,10 +10,14 @@ A search model owns `decisions`, a dict {cell type: `EnsembleGumbelSoftmax` owni
   order: the logits step on a validation batch, then the weights on a training batch; fit on
   `((x_train, y_train), (x_val, y_val))` batches, e.g. `tf.data.Dataset.zip((train, val))`);
 * `arch_variables` / `network_variables`, `probabilities()`, `architecture_statistics()`
-  (logged every step: `temperature`, `alpha_entropy`, `active_ops`) and `genotype()`.
+  (logged every step: `temperature`, `alpha_entropy`, `active_ops`) and `genotype()`;
+* `fixed_architecture()`: inference with given codes instead of the most probable ones, to
+  score sampled architectures with the shared weights (the paper's derivation).
 
 Usage: `class MySearchModel(ArchitectureSearch, keras.Model)`.
 """
+
+import contextlib
 
 import keras
 import numpy as np
@@ -145,11 +149,57 @@ class ArchitectureSearch(OneLevelSteps):
         del probabilities
         return {}
 
-    def genotype(self, strategy="most_probable", seed=None, edges_per_node="auto"):
+    def preferences(self):
+        """{decision name: h = softmax(α)}: what the search learned, without the prior."""
+        return {t: d.preferences() for t, d in self.decisions.items()}
+
+    def genotype(self, strategy="most_probable", seed=0, edges_per_node="auto"):
         """Derives the genotype (see `search_space.derive_genotype`): by default each node
-        keeps its 2 strongest incoming edges (CNN; 1 for RNN cells), as DARTS and the paper."""
+        keeps its 2 strongest incoming edges (CNN; 1 for RNN cells), as DARTS and the paper,
+        ranked by α's own preference (h = softmax(α), `none` excluded), so that the prior,
+        which costs all edges of a cell alike, does not decide them. "sample" draws an
+        architecture from the search's law (seeded by `seed`)."""
         probs = {t: np.asarray(p) for t, p in self.probabilities().items()}
+        preferences = {t: np.asarray(h) for t, h in self.preferences().items()}
         return search_space.derive_genotype(
             probs, self.num_samples, kind=self.genotype_kind, primitives=self.primitives,
             strategy=strategy, seed=seed, num_inputs=self.genotype_inputs,
-            edges_per_node=edges_per_node)
+            edges_per_node=edges_per_node, preferences=preferences)
+
+    @contextlib.contextmanager
+    def fixed_architecture(self):
+        """Within the block, inference (`evaluate`, `predict`, `training=False`) computes the
+        architecture given to the yielded function, {decision name: code of the logits'
+        shape} (e.g. `search_space.genotype_codes(genotype)`), with the network's current
+        weights, instead of the most probable codes. Compiled test steps are traced again
+        on entry and on exit; changing the codes inside the block needs no new trace.
+
+        >>> with model.fixed_architecture() as use:                       # doctest: +SKIP
+        ...     use(search_space.genotype_codes(candidate))
+        ...     scores = model.evaluate(validation, return_dict=True)
+        """
+        codes = {name: tf.Variable(tf.zeros(d.logits_shape), trainable=False,
+                                   name=f"{name}_fixed_code")
+                 for name, d in self.decisions.items()}
+
+        def use(architecture):
+            missing = sorted(set(codes) - set(architecture))
+            if missing:
+                raise _validation.invalid("architecture", f"codes for every decision "
+                                          f"{sorted(codes)}", sorted(architecture),
+                                          hint=f"Missing: {missing}.")
+            for name, variable in codes.items():
+                value = np.asarray(architecture[name], "float32")
+                if value.shape != tuple(variable.shape):
+                    raise _validation.invalid(f"architecture[{name!r}]", f"a code of shape "
+                                              f"{tuple(variable.shape)}", f"shape {value.shape}")
+                variable.assign(value)
+
+        with contextlib.ExitStack() as stack:
+            for name, decision in self.decisions.items():
+                stack.enter_context(decision.use_code(codes[name]))
+            self.test_function = self.predict_function = None
+            try:
+                yield use
+            finally:
+                self.test_function = self.predict_function = None

@@ -71,9 +71,15 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
         op_costs, effectiveness_weight: the cost prior (see `EnsembleGumbelSoftmax`):
             `op_costs` is K costs for both cell types, or {"normal": costs, "reduce":
             costs} with `[K]` or `[num_edges, K]` costs per type (`operation_costs` builds
-            these tables from measured latency, parameters or multiply-adds).
-        execution: "dense" or "sparse" (see `EGSMixedOp`). Sparse execution draws the codes
-            on the host (see `gating.on_host`).
+            these tables from measured latency, parameters or multiply-adds). `none` takes
+            no part in it (it keeps the uniform share 1/K of l: no connection is not a cheap
+            operation).
+        prior_strength: β in l ∝ exp(−β · cost / max cost) (see `egs_keras.ops.cost_prior`).
+        execution: "dense", "sparse" or "sparse_biased" (see `EGSMixedOp`). Sparse
+            executions draw the codes on the host (see `gating.on_host`).
+        probe_rate: with "sparse", the probability that an inactive operation is computed
+            anyway in a training step (its α-gradient then weighs 1 / probe_rate, which
+            makes the α-gradient an unbiased estimate of dense execution's).
         renormalize: see `EGSMixedOp`.
         search_mode: "joint" or "bilevel".
         stem_multiplier: the stem has `stem_multiplier · filters` channels.
@@ -96,7 +102,8 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
                  num_nodes=7, primitives=search_space.CNN_PRIMITIVES, num_samples=7,
                  temperature=1.0, op_costs=None, effectiveness_weight=0.5, execution="dense",
                  renormalize=False, search_mode="joint", stem_multiplier=3, seed=0,
-                 replica_sampling="independent", **kwargs):
+                 replica_sampling="independent", prior_strength=1.0,
+                 probe_rate=gating.DEFAULT_PROBE_RATE, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = _validation.check_positive_int("num_classes", num_classes)
         self.image_shape = _validation.check_image_shape("input_shape", input_shape)
@@ -105,15 +112,13 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
         self.num_nodes = num_nodes
         self.primitives = operations.check_operation_names(primitives)
         self.num_samples = _validation.check_positive_int("num_samples", num_samples)
-        if self.num_samples > len(self.primitives):
-            raise _validation.invalid(
-                "num_samples", f"at most the number of primitives ({len(self.primitives)}); "
-                "more samples cannot switch on more operations", num_samples)
         self.search_mode = check_search_mode(search_mode)
         self.temperature = temperature
         self.op_costs = op_costs
         self.effectiveness_weight = effectiveness_weight
-        self.execution = execution
+        self.prior_strength = prior_strength
+        self.execution = gating.check_execution(execution)
+        self.probe_rate = gating.check_probe_rate(probe_rate)
         self.renormalize = renormalize
         self.stem_multiplier = _validation.check_positive_int("stem_multiplier", stem_multiplier)
         self.seed = int(seed)
@@ -136,12 +141,14 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
         if sorted(costs) != sorted(CELL_TYPES):
             raise _validation.invalid("op_costs", 'K costs, or {"normal": costs, "reduce": '
                                       "costs}", op_costs)
+        neutral = [k for k, name in enumerate(self.primitives) if name == search_space.NONE]
         self.decisions = {
             cell_type: EnsembleGumbelSoftmax(
                 self.num_samples, temperature, costs[cell_type], effectiveness_weight,
                 logits_shape=(num_edges, len(self.primitives)),
                 logits_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed + i),
-                seed=seed + i, replica_sampling=replica_sampling, name=f"{cell_type}_alphas")
+                seed=seed + i, replica_sampling=replica_sampling, prior_strength=prior_strength,
+                neutral_ops=neutral or None, name=f"{cell_type}_alphas")
             for i, cell_type in enumerate(CELL_TYPES)
         }
         self.supports_jit = execution == "dense"
@@ -157,7 +164,8 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
             effectiveness_weight=self.effectiveness_weight, execution=self.execution,
             renormalize=self.renormalize, search_mode=self.search_mode,
             stem_multiplier=self.stem_multiplier, seed=self.seed,
-            replica_sampling=self.replica_sampling)
+            replica_sampling=self.replica_sampling, prior_strength=self.prior_strength,
+            probe_rate=self.probe_rate)
         return config
 
     def build(self, input_shape):
@@ -177,13 +185,20 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
     def call(self, inputs, training=None):
         if in_symbolic_scope():
             return tf.zeros([tf.shape(inputs)[0], self.num_classes], self.compute_dtype)
-        with gating.on_host() if self.execution == "sparse" else contextlib.nullcontext():
+        sparse = self.execution in gating.SPARSE_MODES
+        probes = dict.fromkeys(self.decisions)
+        with gating.on_host() if sparse else contextlib.nullcontext():
             codes = {t: d(training=training) for t, d in self.decisions.items()}
+            if training and self.execution == "sparse":
+                probes = {t: gating.probe_weights(
+                    d.probe_mask(self.probe_rate, d.sample_count.value), codes[t],
+                    self.probe_rate) for t, d in self.decisions.items()}
         x = self.stem_bn(self.stem(inputs), training=training)
         s0 = s1 = x
         for cell in self.cells:
-            cell_codes = codes["reduce" if cell.reduction else "normal"]
-            s0, s1 = s1, cell([s0, s1], cell_codes, training=training)
+            cell_type = "reduce" if cell.reduction else "normal"
+            s0, s1 = s1, cell([s0, s1], codes[cell_type], training=training,
+                              probe_weights=probes[cell_type])
         return self.classifier(tf.reduce_mean(s1, axis=[1, 2]))
 
     def _parameter_free_mask(self):

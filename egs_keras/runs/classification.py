@@ -21,6 +21,7 @@ from egs_keras.models import operation_costs
 from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.models.search_network import EGSSearchNetwork
 from egs_keras.training import callbacks as run_callbacks
+from egs_keras.training import config as run_config
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import search_fit
@@ -59,7 +60,7 @@ def build_search_model(config, steps_per_epoch, op_costs=None):
         temperature=search.temperature_start, op_costs=op_costs,
         effectiveness_weight=search.effectiveness_weight, execution=search.execution,
         renormalize=search.renormalize, search_mode=search.search_mode, seed=config.seed,
-        replica_sampling=search.replica_sampling)
+        replica_sampling=search.replica_sampling, **run_config.prior_and_probes(search))
     learning_rate = keras.optimizers.schedules.CosineDecay(
         search.learning_rate, decay_steps=max(search.epochs * steps_per_epoch, 1),
         alpha=search.learning_rate_min / search.learning_rate)

@@ -26,6 +26,7 @@ from egs_keras.models import operation_costs
 from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel
 from egs_keras.training import averaging
+from egs_keras.training import config as run_config
 from egs_keras.training import records
 from egs_keras.training import search_costs
 from egs_keras.training import search_fit
@@ -99,7 +100,8 @@ def build_search_model(config, vocab_size, op_costs=None):
         temperature=search.temperature_start, op_costs=op_costs,
         effectiveness_weight=search.effectiveness_weight, execution=search.execution,
         dropout=search.cell_input_dropout, recurrent_dropout=search.state_dropout,
-        seed=config.seed, replica_sampling=search.replica_sampling)
+        seed=config.seed, replica_sampling=search.replica_sampling,
+        **run_config.prior_and_probes(search))
     model = RecurrentSearchModel(vocab_size, cell, search_mode=search.search_mode,
                                  **_model_arguments(search, config.seed))
     return _compile(model, search, arch_optimizer=optimizers.with_weight_decay(

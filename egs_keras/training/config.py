@@ -16,7 +16,7 @@ from egs_keras import _validation
 from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
-from egs_keras.layers.egs_mixed_op import EXECUTION_MODES
+from egs_keras.layers import gating
 from egs_keras.models import operation_costs
 from egs_keras.models.architecture_search import SEARCH_MODES
 from egs_keras.models.evaluation_network import STEMS
@@ -48,15 +48,21 @@ def default_config():
     config.search.num_cells = 8
     config.search.num_nodes = 7
     config.search.primitives = list(search_space.CNN_PRIMITIVES)
-    config.search.num_samples = 7                 # M
+    config.search.num_samples = 7                 # M (any M >= 1; Table 5 runs 1..9 of K = 8)
     config.search.effectiveness_weight = 0.5      # λ
+    # β: l ∝ exp(−β · cost / max cost) (0: uniform l; docs/recipe.md's sensitivity table).
+    config.search.prior_strength = 1.0
     # The paper's prior: p = λ·softmax(α) + (1 − λ)·l, l from each operation's measured
     # forward + backward "latency" on the run's device at its shape in the search network
     # (or "parameters", "multiply_adds", K comma-separated numbers; "": no prior, p =
     # softmax(α)). The latencies are kept in <workdir>/latency.json, or in this file:
     config.search.op_costs = "latency"
     config.search.latency_table = ""
-    config.search.execution = "dense"             # exact gradients; sparse: docs/search.md
+    # "dense": every operation computed (the paper's gradient); "sparse": the active ones and
+    # a random share `probe_rate` of the others (unbiased α-gradient, faster); "sparse_biased":
+    # the active ones only (GDAS-like, biased). docs/search.md, "Execution".
+    config.search.execution = "dense"
+    config.search.probe_rate = gating.DEFAULT_PROBE_RATE
     config.search.renormalize = False
     config.search.search_mode = "joint"
     config.search.replica_sampling = "independent"  # or "shared" (tf.distribute replicas)
@@ -73,7 +79,11 @@ def default_config():
     config.search.arch_learning_rate = 3e-4
     config.search.arch_weight_decay = 1e-3
     config.search.cutout = False                  # DARTS searches without cutout
+    # "most_probable", "sample" or the paper's "sample_and_validate": the most probable and
+    # derive_candidates − 1 sampled architectures scored on the validation split with the
+    # search network's weights, the best kept (docs/recipe.md, "Derivation").
     config.search.derive = "most_probable"
+    config.search.derive_candidates = 10
     # Strongest incoming edges each node keeps (DARTS and the paper's cells: 2); 0 keeps all.
     config.search.edges_per_node = 2
     config.search.graph_optimizer = True          # off: faster first step (dense steps slower;
@@ -122,9 +132,11 @@ def default_rnn_config():
     config.search.primitives = list(search_space.RNN_PRIMITIVES)
     config.search.num_samples = 4
     config.search.effectiveness_weight = 0.5
+    config.search.prior_strength = 1.0
     config.search.op_costs = "latency"    # as the CNN search (see default_config)
     config.search.latency_table = ""
-    config.search.execution = "dense"
+    config.search.execution = "dense"     # or "sparse", "sparse_biased" (see default_config)
+    config.search.probe_rate = gating.DEFAULT_PROBE_RATE
     config.search.search_mode = "joint"
     config.search.replica_sampling = "independent"
     config.search.temperature_schedule = "linear"
@@ -143,7 +155,8 @@ def default_rnn_config():
     config.search.cell_input_dropout = 0.75
     config.search.input_dropout = 0.2
     config.search.embedding_dropout = 0.0
-    config.search.derive = "most_probable"
+    config.search.derive = "most_probable"  # or "sample", "sample_and_validate"
+    config.search.derive_candidates = 10
     config.search.edges_per_node = 1      # DARTS' recurrent cell: one input per node; 0: all
 
     config.train = ml_collections.ConfigDict()
@@ -237,11 +250,6 @@ def validate_config(config):
         raise _validation.invalid("config.search.num_nodes", "an integer >= 4 (2 inputs, at "
                                   "least 1 intermediate node, 1 output)", search.num_nodes)
     _validation.check_positive_int("config.search.num_samples", search.num_samples)
-    if search.num_samples > len(search.primitives):
-        raise _validation.invalid(
-            "config.search.num_samples",
-            f"at most the number of operations ({len(search.primitives)})", search.num_samples,
-            hint="More samples cannot switch on more operations than there are.")
     _validation.check_unit_interval("config.search.effectiveness_weight",
                                     search.effectiveness_weight)
     _check_search_choices(search)
@@ -264,6 +272,13 @@ def validate_config(config):
         raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
     _check_rate(train, "train", "drop_path_rate")
     return config
+
+
+def prior_and_probes(search):
+    """The search network arguments of fields newer than some saved configs: the prior's
+    strength and sparse execution's probe rate (their defaults where a config lacks them)."""
+    return {"prior_strength": search.get("prior_strength", 1.0),
+            "probe_rate": search.get("probe_rate", gating.DEFAULT_PROBE_RATE)}
 
 
 def _check_rate(section, name, field):
@@ -296,14 +311,21 @@ def _check_weight_decay(section, name, fields):
 
 
 def _check_search_choices(search):
-    choices = [("execution", EXECUTION_MODES), ("search_mode", SEARCH_MODES),
-               ("derive", ("most_probable", "sample")),
+    choices = [("execution", gating.EXECUTION_MODES), ("search_mode", SEARCH_MODES),
+               ("derive", search_space.SEARCH_DERIVATIONS),
                ("replica_sampling", ("independent", "shared")),
                ("temperature_schedule", ("linear", "exponential"))]
     for field, allowed in choices:
         if search[field] not in allowed:
             raise _validation.invalid(f"config.search.{field}", f"one of {list(allowed)}",
                                       search[field])
+    # Fields added after configs were first written: older run directories lack them.
+    gating.check_probe_rate(search.get("probe_rate", gating.DEFAULT_PROBE_RATE),
+                            "config.search.probe_rate")
+    _validation.check_non_negative_float("config.search.prior_strength",
+                                         search.get("prior_strength", 1.0))
+    _validation.check_positive_int("config.search.derive_candidates",
+                                   search.get("derive_candidates", 1))
     edges = search.edges_per_node
     if isinstance(edges, bool) or not isinstance(edges, int) or edges < 0:
         raise _validation.invalid("config.search.edges_per_node",
@@ -339,9 +361,6 @@ def _validate_rnn_config(config):
         for field in _DROPOUTS:
             _check_rate(section, name, field)
     _validation.check_positive_int("config.search.num_samples", search.num_samples)
-    if search.num_samples > len(search.primitives):
-        raise _validation.invalid("config.search.num_samples", "at most the number of "
-                                  f"operations ({len(search.primitives)})", search.num_samples)
     if search.num_nodes < 5:
         raise _validation.invalid("config.search.num_nodes", "an integer >= 5",
                                   search.num_nodes)

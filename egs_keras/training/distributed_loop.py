@@ -144,6 +144,12 @@ def _distributed_train_step(model, strategy):
     return steps["train"]
 
 
+def forget_test_step(model):
+    """Drops the compiled multi-worker test step of `model`, so the next `evaluate` traces it
+    again (after the model's inference changed, e.g. `fixed_architecture`)."""
+    _STEPS.get(model, {}).pop("test", None)
+
+
 def _distributed_test_step(model, strategy):
     """The model's `test_step` on every replica's part of a distributed batch."""
     steps = _STEPS.setdefault(model, {})

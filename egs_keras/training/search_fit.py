@@ -1,9 +1,20 @@
 """The part every search run shares (CNN and RNN): fit with the temperature schedule and the
-architecture recorder, then derive the genotype and write it with its pictures."""
+architecture recorder, then derive the genotype and write it with its pictures.
 
+Derivation follows `config.search.derive`: "most_probable", "sample", or the paper's
+"sample_and_validate" ("the network architecture A is identified by sampling with pα(A)";
+"we find the best cells according to their validation performance"): the most probable
+architecture and `derive_candidates − 1` architectures drawn from the search's law are each
+scored on the validation split with the search network's shared weights, and the best is
+kept. Every candidate with its scores goes to `<workdir>/candidates.json`, and the scores to
+the genotype's `derivation` record (so to the pipeline's summary too).
+"""
+
+import numpy as np
 import tensorflow as tf
 
 from egs_keras import record_files
+from egs_keras import search_space
 from egs_keras import visualize
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import distributed_loop
@@ -30,8 +41,9 @@ def fit_and_derive(model, config, workdir, batches, steps, validation, callbacks
     if isinstance(op_costs, dict):  # tables of a measure: log the derived cells' cost
         cost = (search_costs.LOG_NAMES[search.op_costs],
                 lambda genotype: search_costs.derived_cost(genotype, op_costs))
-    recorder = run_callbacks.ArchitectureRecorder(workdir, workdir / "logs",
-                                                  derivation=derivation, cost=cost)
+    recorder = run_callbacks.ArchitectureRecorder(
+        workdir, workdir / "logs", derivation={"strategy": recorder_strategy(config),
+                                               **derivation}, cost=cost)
     callbacks = [temperature.TemperatureScheduler(temperature.schedule_for(search)),
                  *([recorder] if chief else []), *callbacks]
     if initial_epoch < search.epochs:
@@ -39,16 +51,80 @@ def fit_and_derive(model, config, workdir, batches, steps, validation, callbacks
                              initial_epoch=initial_epoch, steps_per_epoch=steps,
                              validation_data=validation, callbacks=callbacks,
                              verbose=records.progress_verbosity(), checkpoint=checkpoint)
-    genotype = model.genotype(**derivation)
+    if search.derive == "sample_and_validate":
+        genotype, candidates = sample_and_validate(
+            model, strategy, validation, search.get("derive_candidates", 10), **derivation)
+        if chief:
+            record_files.write_json(workdir / CANDIDATES_FILE, candidates)
+    else:
+        genotype = model.genotype(search.derive, **derivation)
     if chief:
         record_files.atomic_write_text(workdir / "genotype.json", genotype.to_json() + "\n")
         visualize.save_cell_pictures(genotype, workdir / "cells")
     return genotype
 
 
+CANDIDATES_FILE = "candidates.json"
+
+
 def derivation_options(config):
-    """`model.genotype()` arguments of a search config: strategy, seed, edges per node (0 in
-    the config: every edge)."""
+    """`model.genotype()` arguments of a search config besides the strategy: seed, edges per
+    node (0 in the config: every edge)."""
     search = config.search
-    return {"strategy": search.derive, "seed": config.seed,
-            "edges_per_node": search.edges_per_node or None}
+    return {"seed": config.seed, "edges_per_node": search.edges_per_node or None}
+
+
+def recorder_strategy(config):
+    """The strategy of the per-epoch genotypes: the config's, but "most_probable" for
+    "sample_and_validate" (scoring candidates every epoch would cost a validation pass
+    each)."""
+    derive = config.search.derive
+    return "most_probable" if derive == "sample_and_validate" else derive
+
+
+def sample_and_validate(model, strategy, validation, num_candidates, *, seed=0,
+                        edges_per_node="auto"):
+    """(the best genotype, the candidates' record): the most probable genotype and
+    `num_candidates − 1` drawn from the search's law ("sample", seeds `seed + 1`, ...),
+    each scored on `validation` with the model's shared weights (`fixed_architecture`);
+    the best by validation accuracy (language models: by loss, i.e. perplexity) is kept,
+    ties to the earlier candidate. Duplicates are scored once.
+
+    The record: {"objective": ..., "chosen": index, "candidates": [{"index", "strategy",
+    "seed", "scores", "genotype"}]}; the chosen genotype's `derivation` holds the same
+    without the genotypes.
+    """
+    candidates = [("most_probable", seed, model.genotype("most_probable", seed=seed,
+                                                         edges_per_node=edges_per_node))]
+    for i in range(1, num_candidates):
+        candidates.append(("sample", seed + i, model.genotype(
+            "sample", seed=seed + i, edges_per_node=edges_per_node)))
+    scored = {}
+    records_ = []
+    with model.fixed_architecture() as use:
+        distributed_loop.forget_test_step(model)
+        for index, (kind, candidate_seed, genotype) in enumerate(candidates):
+            key = genotype.to_json()
+            if key not in scored:
+                use(search_space.genotype_codes(genotype))
+                scored[key] = {name: float(value) for name, value in
+                               distributed_loop.evaluate(model, strategy, validation).items()}
+            records_.append({"index": index, "strategy": kind, "seed": candidate_seed,
+                             "scores": scored[key]})
+    distributed_loop.forget_test_step(model)
+    objective = "accuracy" if "accuracy" in records_[0]["scores"] else "loss"
+    sign = 1.0 if objective == "accuracy" else -1.0
+    values = [sign * r["scores"][objective] for r in records_]
+    chosen = int(np.argmax(values))
+    best = candidates[chosen][2]
+    derivation = {**best.derivation, "strategy": "sample_and_validate",
+                  "objective": objective, "chosen": chosen,
+                  "candidates": [{k: r[k] for k in ("index", "strategy", "seed", "scores")}
+                                 for r in records_]}
+    genotype = search_space.Genotype(cells=best.cells, kind=best.kind,
+                                     primitives=best.primitives, name=best.name,
+                                     derivation=derivation)
+    record = {"objective": objective, "chosen": chosen,
+              "candidates": [{**r, "genotype": candidates[r["index"]][2].to_dict()}
+                             for r in records_]}
+    return genotype, record

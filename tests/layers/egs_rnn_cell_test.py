@@ -105,8 +105,9 @@ def test_variational_dropout_keeps_one_mask_per_sequence():
 @pytest.mark.parametrize("kwargs, message", [
     ({"num_nodes": 4}, "num_nodes"),
     ({"primitives": ("none", "tanh", "softplus")}, "softplus"),
-    ({"num_samples": 6}, "at most the number of primitives"),
-    ({"execution": "lazy"}, "execution"),
+    ({"num_samples": 0}, "`num_samples`, expected a positive integer"),
+    ({"execution": "lazy"}, "sparse_biased"),
+    ({"probe_rate": 1.5}, "probe_rate"),
     ({"dropout": 1.0}, "dropout"),
 ])
 def test_bad_arguments_are_named(kwargs, message):

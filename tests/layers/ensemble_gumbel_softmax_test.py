@@ -34,14 +34,15 @@ def _chi_square_pvalue(codes, probs, num_samples):
 
 @pytest.mark.parametrize(
     "num_ops, num_samples, costs",
-    [(8, 7, None), (5, 4, None), (8, 7, [0, 0, 0, 0, 2, 5, 1, 3]), (6, 2, None), (4, 1, None)],
+    [(8, 7, None), (5, 4, None), (8, 7, [0, 0, 0, 0, 2, 5, 1, 3]), (6, 2, None), (4, 1, None),
+     (8, 9, None), (3, 5, [0, 4, 1])],  # M > K: Table 5's M = 9 over K = 8
 )
 def test_code_frequencies_follow_inclusion_exclusion(num_ops, num_samples, costs):
     logits = np.random.default_rng(num_ops + num_samples).normal(scale=0.8, size=num_ops)
     layer = EnsembleGumbelSoftmax(num_samples, op_costs=costs, effectiveness_weight=0.5, seed=1)
     codes = _draw_codes(layer, logits)
     ones = codes.sum(-1)
-    assert ones.min() >= 1 and ones.max() <= num_samples
+    assert ones.min() >= 1 and ones.max() <= min(num_samples, num_ops)
     probs = layer.probabilities(logits[None].astype("float32")).numpy()[0].astype("float64")
     probs /= probs.sum()
     assert _chi_square_pvalue(codes, probs, num_samples) > 1e-3

@@ -45,6 +45,34 @@ def test_alpha_moves_to_the_only_kernel_that_sees_the_target(seed):
     assert {"temperature", "alpha_entropy", "active_ops"} <= set(history.history)
 
 
+@pytest.mark.parametrize("execution", ["dense", "sparse"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_search_finds_the_costliest_kernel_the_data_needs_under_the_latency_prior(
+        seed, execution):
+    """The paper's default prior (λ = 0.5, l from measured latency) favours the cheap 1×1 and
+    3×3 kernels; the target (every channel moved 2 pixels) needs the 5×5, the costliest: the
+    data must outvote the prior, with the paper's gradient (dense) and its unbiased sparse
+    estimate alike."""
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(512, 24, 24, 16)).astype("float32")
+    y = np.zeros_like(x)
+    y[:, :, :-2] = x[:, :, 2:]
+    inputs = keras.Input((24, 24, 16))
+    choice = EGSChoice([keras.layers.Conv2D(16, k, padding="same", use_bias=False,
+                                            name=f"conv{k}") for k in (1, 3, 5)],
+                       op_costs="latency", execution=execution, seed=seed, name="kernel")
+    model = SearchModel(inputs, choice(inputs))
+    costs = choice.decision.op_costs
+    assert costs[2] > costs[0]  # 25 times the work: the prior is against the 5×5
+    prior = choice.decision.probabilities().numpy()
+    assert prior[2] < prior[0] and choice.decision.effectiveness_weight == 0.5
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse",
+                  arch_optimizer=keras.optimizers.Adam(0.05))
+    model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+    assert model.architecture() == {"kernel": ["conv5"]}
+
+
 def _block(x, index, execution):
     """A MobileNet-like block choosing its kernel size, or a batch-normalised one."""
     kernels = [keras.Sequential([keras.layers.DepthwiseConv2D(k, padding="same"),

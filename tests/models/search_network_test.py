@@ -123,8 +123,10 @@ def test_weight_loss_scaling_does_not_leak_into_the_architecture_step():
 
 
 def test_bad_network_arguments():
-    with pytest.raises(ValueError, match="`num_samples`, expected at most the number of"):
-        EGSSearchNetwork(num_samples=9, num_cells=1, filters=2, input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="`num_samples`, expected a positive integer"):
+        EGSSearchNetwork(num_samples=0, num_cells=1, filters=2, input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="`execution`.*GDAS-like"):
+        EGSSearchNetwork(execution="lazy", num_cells=1, filters=2, input_shape=(8, 8, 3))
     with pytest.raises(ValueError, match="`search_mode`"):
         EGSSearchNetwork(search_mode="alternating", num_cells=1, filters=2,
                          input_shape=(8, 8, 3))

@@ -15,6 +15,30 @@ def test_cost_prior_favours_cheap_operations_and_is_scale_free():
     np.testing.assert_allclose(probabilities.cost_prior([0.0] * 3), [1 / 3] * 3, rtol=1e-6)
 
 
+def test_neutral_operations_keep_the_uniform_share_whatever_the_costs():
+    """`none` (no connection) is not a cheap operation: it keeps 1/K of l; the costed
+    operations share the rest by cost, with the same ratios as without it."""
+    costs = [[0.0, 1.0, 3.0, 2.0], [9.0, 0.0, 0.0, 5.0]]
+    prior = probabilities.cost_prior(costs, neutral_ops=[0]).numpy()
+    np.testing.assert_allclose(prior[:, 0], 0.25, rtol=1e-6)
+    np.testing.assert_allclose(prior.sum(-1), 1.0, rtol=1e-6)
+    alone = probabilities.cost_prior([[1.0, 3.0, 2.0], [0.0, 0.0, 5.0]]).numpy()
+    np.testing.assert_allclose(prior[:, 1:], 0.75 * alone, rtol=1e-5)
+    np.testing.assert_allclose(probabilities.cost_prior([0.0, 7.0], neutral_ops=[0, 1]),
+                               [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"`neutral_ops`, expected indices of operations in"):
+        probabilities.cost_prior([0.0, 1.0], neutral_ops=[2])
+
+
+def test_strength_sets_how_far_cost_separates_operations():
+    costs = [1.0, 2.0, 4.0]
+    for strength in (0.0, 0.5, 1.0, 3.0):
+        prior = probabilities.cost_prior(costs, strength=strength).numpy()
+        np.testing.assert_allclose(prior[0] / prior[2], np.exp(strength * 0.75), rtol=1e-5)
+    with pytest.raises(ValueError, match="`strength`, expected a finite number >= 0"):
+        probabilities.cost_prior(costs, strength=-1.0)
+
+
 def test_a_table_of_costs_gives_one_prior_per_row():
     table = [[0.0, 1.0, 3.0, 2.0], [0.0, 10.0, 10.0, 10.0], [4.0, 4.0, 4.0, 4.0]]
     prior = probabilities.cost_prior(table).numpy()
