@@ -249,7 +249,9 @@ def test_random_genotypes_are_valid_and_reproducible():
     rnn = search_space.random_genotype(4, kind="rnn", num_intermediate=8, seed=0)
     assert rnn.kind == "rnn" and len(rnn.cells["recurrent"].nodes) == 8
     wide = search_space.random_genotype(9, seed=0)  # M > K: codes of 1..K operations
-    assert all(len(node) <= 2 * 7 for node in wide.cells["normal"].nodes)
+    per_edge = [sum(i == source for _, i in node) for node in wide.cells["normal"].nodes
+                for source in {i for _, i in node}]
+    assert max(per_edge) <= 7 and len(set(map(tuple, wide.cells["normal"].nodes))) == 4
     with pytest.raises(ValueError, match="num_samples"):
         search_space.random_genotype(0)
 

@@ -43,10 +43,11 @@ def test_successive_sequences_draw_different_architectures_reproducibly():
     np.testing.assert_array_equal(again.decision.draw(3), codes[3])
 
 
-@pytest.mark.parametrize("num_samples", [1, 2, 5])
-def test_sparse_and_dense_agree_forward_and_in_gradients(num_samples):
+@pytest.mark.parametrize("num_samples, execution",
+                         [(1, "sparse"), (2, "sparse_biased"), (5, "sparse"), (7, "sparse")])
+def test_sparse_and_dense_agree_forward_and_in_gradients(num_samples, execution):
     dense_cell, dense = _layer("dense", num_samples)
-    sparse_cell, sparse = _layer("sparse", num_samples)
+    sparse_cell, sparse = _layer(execution, num_samples)
     sparse.set_weights(dense.get_weights())
     for step in range(3):
         results = []
@@ -60,7 +61,33 @@ def test_sparse_and_dense_agree_forward_and_in_gradients(num_samples):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("execution", ["dense", "sparse"])
+def _logit_gradient(cell, layer, step):
+    cell.decision.sample_count.assign(step)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.sin(3.0 * layer(INPUTS, training=True)))
+    return tape.gradient(loss, cell.decision.logits).numpy()
+
+
+def test_sparse_probes_give_the_edges_coded_none_their_dense_gradient():
+    """M = 1 codes many edges `none` only. sparse_biased skips them and their α rows get no
+    gradient from their own entries; sparse with every edge probed (rate 1) computes them at
+    weight 0 and gives α exactly dense's gradient (lower rates weigh the probed ones by
+    1 / rate: the estimate the CNN cells test statistically)."""
+    cells = {mode: _layer(mode, num_samples=1, **({"probe_rate": 1.0} if mode == "sparse"
+                                                   else {}))
+             for mode in ("dense", "sparse", "sparse_biased")}
+    for mode in ("sparse", "sparse_biased"):
+        cells[mode][1].set_weights(cells["dense"][1].get_weights())
+    differs = False
+    for step in range(4):
+        dense, probed, biased = (_logit_gradient(*cells[m], step)
+                                 for m in ("dense", "sparse", "sparse_biased"))
+        np.testing.assert_allclose(probed, dense, rtol=1e-4, atol=1e-6)
+        differs |= not np.allclose(biased, dense, rtol=1e-4, atol=1e-6)
+    assert differs  # some sequence coded an edge `none` only: biased misses its gradient
+
+
+@pytest.mark.parametrize("execution", ["dense", "sparse", "sparse_biased"])
 def test_every_edge_logit_receives_gradient_in_search_mode(execution):
     cell, layer = _layer(execution, num_samples=4)
     with tf.GradientTape() as tape:

@@ -188,3 +188,46 @@ def test_bad_call_inputs_raise_clear_errors():
 def test_layer_is_exported_at_the_top_level():
     assert egs_keras.EnsembleGumbelSoftmax is EnsembleGumbelSoftmax
     assert isinstance(egs_keras.__version__, str)
+
+
+def test_use_code_replaces_the_most_probable_code_in_inference_only_within_the_block():
+    layer = EnsembleGumbelSoftmax(2, logits_shape=(3, 4), seed=0)
+    layer.build()
+    mode = layer(training=False).numpy()
+    code = np.eye(3, 4, dtype="float32")
+    step = tf.function(lambda: layer(training=False))
+    with layer.use_code(tf.constant(code)):
+        np.testing.assert_array_equal(layer(training=False), code)
+        np.testing.assert_array_equal(layer.inference_code(), code)
+        np.testing.assert_array_equal(step(), code)
+        assert layer(training=True).numpy().sum() >= 3  # training still draws
+    np.testing.assert_array_equal(layer(training=False), mode)
+    assert "inference_code" not in str(layer.get_config()) and len(layer.weights) == 3
+
+
+def test_probes_are_bernoulli_reproducible_and_apart_from_the_codes():
+    layer = EnsembleGumbelSoftmax(1, logits_shape=(20, 8), seed=3)
+    masks = np.stack([layer.probe_mask(0.3, step).numpy() for step in range(200)])
+    assert masks.shape == (200, 20, 8) and masks.dtype == bool
+    z = (masks.mean() - 0.3) / np.sqrt(0.3 * 0.7 / masks.size)
+    assert abs(z) < 4.5, masks.mean()
+    np.testing.assert_array_equal(layer.probe_mask(0.3, 7), masks[7])
+    codes = np.stack([layer.draw(step).numpy() for step in range(200)])
+    correlation = np.corrcoef(codes.ravel(), masks.ravel())[0, 1]
+    assert abs(correlation) < 0.05, correlation
+
+
+def test_the_prior_strength_and_neutral_operations_shape_the_probabilities():
+    costs = [0.0, 1.0, 4.0]
+    flat = EnsembleGumbelSoftmax(1, op_costs=costs, prior_strength=0.0, neutral_ops=[0],
+                                 logits_shape=(3,))
+    np.testing.assert_allclose(flat.probabilities(), [1 / 3] * 3, rtol=1e-6)
+    sharp = EnsembleGumbelSoftmax(1, op_costs=costs, prior_strength=4.0, neutral_ops=[0],
+                                  logits_shape=(3,))
+    probs = sharp.probabilities().numpy()
+    np.testing.assert_allclose(probs[0], 1 / 3, rtol=1e-6)
+    assert probs[1] > probs[0] > probs[2] and probs[1] / probs[2] > 2.5
+    clone = EnsembleGumbelSoftmax.from_config(sharp.get_config())
+    np.testing.assert_allclose(clone.probabilities(), probs, rtol=1e-6)
+    with pytest.raises(ValueError, match="`neutral_ops`"):
+        EnsembleGumbelSoftmax(1, op_costs=costs, neutral_ops=[3], logits_shape=(3,)).build()

@@ -70,6 +70,37 @@ def test_inference_uses_the_most_probable_architecture():
     assert count == [0, 0]  # no sampling in inference
 
 
+def test_none_takes_no_credit_from_the_cost_prior():
+    """`none` costs nothing but is no connection, not a cheap operation: at α ≈ 0 it keeps
+    p = 1/K; the free skip connection still gets the prior's credit."""
+    model = _tiny(op_costs=[0, 1, 2, 0, 4, 8, 3, 5])
+    probs = model.probabilities()["normal"].numpy()
+    np.testing.assert_allclose(probs[:, 0], 1 / 8, atol=1e-3)
+    assert probs[:, 3].min() > 1 / 8 > probs[:, 5].max()
+
+
+def test_fixed_architecture_computes_the_given_cells_with_the_shared_weights():
+    """How sample_and_validate scores a candidate: inference with its codes, the same weights,
+    no variable added; the most probable codes reproduce ordinary inference."""
+    images, _ = _data(count=16)
+    model = _tiny()
+    before = model.predict(images, verbose=0)
+    weights = len(model.weights)
+    candidate = search_space.random_genotype(3, num_intermediate=2, edges_per_node=2, seed=0)
+    with model.fixed_architecture() as use:
+        use(search_space.genotype_codes(candidate))
+        fixed = model.predict(images, verbose=0)
+        np.testing.assert_allclose(model(images, training=False), fixed, rtol=1e-5, atol=1e-5)
+        use({t: d.most_probable_code() for t, d in model.decisions.items()})
+        np.testing.assert_allclose(model.predict(images, verbose=0), before, rtol=1e-5,
+                                   atol=1e-5)
+        with pytest.raises(ValueError, match=r"architecture\['normal'\].*shape \(5, 8\)"):
+            use({"normal": np.ones([4, 8]), "reduce": np.ones([5, 8])})
+    assert np.abs(fixed - before).max() > 1e-3
+    np.testing.assert_allclose(model.predict(images, verbose=0), before, rtol=1e-5, atol=1e-5)
+    assert len(model.weights) == weights
+
+
 def test_variables_split_into_architecture_and_network():
     model = _tiny()
     arch = {id(v) for v in model.arch_variables}

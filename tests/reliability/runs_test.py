@@ -29,7 +29,8 @@ def _config(data_dir, epochs=2):
     config.data.update(name="egs_digits", data_dir=str(data_dir), image_size=8)
     config.search.update(epochs=epochs, batch_size=32, filters=4, num_cells=1, num_nodes=4,
                          num_samples=2, op_costs="parameters", graph_optimizer=False,
-                         train_split="train[:128]", valid_split="train[128:192]")
+                         train_split="train[:128]", valid_split="train[128:192]",
+                         derive="sample_and_validate", derive_candidates=4)
     return run_config.validate_config(config)
 
 
@@ -66,6 +67,28 @@ def test_one_config_and_seed_give_the_same_variables_genotype_and_history(finish
     for record in ("genotype.json", "history.csv"):
         assert ((finished / "first" / record).read_text()
                 == (finished / "second" / record).read_text()), record
+
+
+def test_the_papers_derivation_scores_every_candidate_and_keeps_the_best(finished):
+    """sample_and_validate: the most probable and 3 sampled architectures, each scored on the
+    validation split with the search network's weights; the best accuracy is kept, and
+    every candidate with its scores is in the run directory and the genotype's record."""
+    record = json.loads((finished / "first" / "candidates.json").read_text())
+    candidates = record["candidates"]
+    assert [c["strategy"] for c in candidates] == ["most_probable"] + ["sample"] * 3
+    accuracies = [c["scores"]["accuracy"] for c in candidates]
+    assert record["objective"] == "accuracy" and all(0 <= a <= 1 for a in accuracies)
+    assert record["chosen"] == int(np.argmax(accuracies))
+    genotype = json.loads((finished / "first" / "genotype.json").read_text())
+    assert genotype["cells"] == candidates[record["chosen"]]["genotype"]["cells"]
+    derivation = genotype["derivation"]
+    assert derivation["strategy"] == "sample_and_validate"
+    assert derivation["chosen"] == record["chosen"]
+    assert [c["scores"] for c in derivation["candidates"]] == [c["scores"] for c in candidates]
+    # Distinct candidates score differently: the scores depend on the architecture.
+    distinct = {json.dumps(c["genotype"]["cells"], sort_keys=True): c["scores"]["loss"]
+                for c in candidates}
+    assert len(set(distinct.values())) == len(distinct) > 1
 
 
 def test_a_lost_state_file_resumes_instead_of_overwriting(finished, tmp_path):

@@ -32,7 +32,15 @@ def _tiny(data_dir, **train):
 
 def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(data_dir,
                                                                               tmp_path):
-    summary = runs.run_pipeline(_tiny(data_dir), tmp_path)
+    config = _tiny(data_dir)
+    config.search.update(derive="sample_and_validate", derive_candidates=3)
+    summary = runs.run_pipeline(config, tmp_path)
+    # The paper's derivation, by validation loss (perplexity): every candidate in the summary.
+    derivation = summary["genotype"]["derivation"]
+    assert derivation["objective"] == "loss" and len(derivation["candidates"]) == 3
+    losses = [c["scores"]["loss"] for c in derivation["candidates"]]
+    assert derivation["chosen"] == losses.index(min(losses))
+    assert {"loss", "perplexity"} <= set(derivation["candidates"][0]["scores"])
     unigram = 23.4  # the add-one unigram model of egs_sentences (see language_modeling)
     assert 1.0 < summary["test_perplexity"] < unigram and summary["vocabulary_size"] == 33
     genotype = json.loads((tmp_path / "search" / "genotype.json").read_text())
@@ -41,7 +49,7 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
     assert (tmp_path / "train" / "vocabulary.txt").read_text().startswith("<unk>\n<eos>\n")
     assert len((tmp_path / "search" / "history.csv").read_text().splitlines()) == 3
     assert (pathlib.Path(summary["export"]) / "assets.extra" / "vocabulary.txt").exists()
-    assert runs.run_pipeline(_tiny(data_dir), tmp_path) == summary  # finished: no-op
+    assert runs.run_pipeline(config, tmp_path) == summary  # finished: no-op
 
 
 def test_training_a_published_cell_resumes_and_ends_with_averaged_weights(data_dir, tmp_path):
