@@ -6,7 +6,8 @@
 #     benchmarks/gpu_check.sh [extra search_benchmark.py flags, e.g. --steps 10]
 #
 # Rows (each in its own process, DARTS' 8-cell search network, 16 filters, 32x32, batch 32):
-#   dense joint search, without and with XLA; sparse joint search at M = 1, 4, 7 (codes and
+#   dense joint search, without and with XLA; sparse joint search at M = 1, 4, 7 (unbiased,
+#   with probes; sparse_biased at M = 4 beside it) (codes and
 #   gate predicates on the host, see egs_keras/layers/gating.py); the evaluation network
 #   (DARTS V2, 20 cells x 36 filters, batch 96 as in the paper) in float32 and in mixed
 #   float16, with and without XLA. Grappler stays on (TensorFlow's default on GPUs).
@@ -21,4 +22,4 @@ print("GPUs:", [tf.config.experimental.get_device_details(g).get("device_name", 
                 for g in gpus] or "none (the rows below run on the CPU)")
 PY
 "$PYTHON" benchmarks/search_benchmark.py "$@" --configs \
-  dense,dense+xla,sparse:1,sparse:4,sparse:7,eval,eval+mixed,eval+xla,eval+mixed+xla
+  dense,dense+xla,sparse:1,sparse:4,sparse:7,sparse_biased:4,eval,eval+mixed,eval+xla,eval+mixed+xla

@@ -3,7 +3,8 @@
 One run measures, each in its own process:
 
 * the recurrent search step (joint: forward, backward, both optimizers) of DARTS' search model
-  (12-node cell, 300 units by default) with `dense` and `sparse` execution at M = 4 and M = 1;
+  (12-node cell, 300 units by default) with `dense`, `sparse` (with probes) and
+  `sparse_biased` execution at M = 4 and M = 1;
 * the training step of the evaluation model of the DARTS V2 recurrent cell, next to a
   `keras.layers.LSTM` language model (embedding, LSTM, softmax) of the same hidden size.
 
@@ -24,8 +25,9 @@ import time
 
 from step_timer import step_timer
 
-CONFIGS = [("search", "dense", 4), ("search", "sparse", 4), ("search", "dense", 1),
-           ("search", "sparse", 1), ("darts_v2", "", 0), ("lstm", "", 0)]
+CONFIGS = [("search", "dense", 4), ("search", "sparse", 4), ("search", "sparse_biased", 4),
+           ("search", "dense", 1), ("search", "sparse", 1), ("search", "sparse_biased", 1),
+           ("darts_v2", "", 0), ("lstm", "", 0)]
 
 
 def _model(args):

@@ -4,10 +4,11 @@ cutout, two edges per node).
 
     egs-search --config=configs/cifar10_search_m4.py --workdir=runs/cifar10_search_m4
 
-Hardware and time: as configs/cifar10_search_m7.py. Sparse execution runs only the active
-operations: 2.1× the dense throughput on the development CPU at the initial α (docs/benchmarks.md
-benchmark). Grappler is off: it adds 30–45 s to a sparse search's first step and does not
-make its steps faster.
+Hardware and time: as configs/cifar10_search_m7.py. Sparse execution runs the active
+operations and probes a quarter of the others, which gives every code entry the paper's
+gradient in expectation (docs/search.md, "Execution"), at about 2.5× the dense throughput on
+the development CPU at the initial α (docs/benchmarks.md). Grappler is off: it adds 30–45 s
+to a sparse search's first step and does not make its steps faster.
 """
 
 from egs_keras.training import config as base

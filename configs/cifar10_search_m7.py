@@ -8,7 +8,9 @@ forward + backward latency measured on the run's device at its shape in this net
 in <workdir>/latency.json); weight decay 3e-4 (weights) and 1e-3 (α) coupled into the
 gradient (L2, as DARTS' PyTorch optimizers); no cutout during the search; the genotype keeps
 each node's 2 strongest incoming edges with the operations of their most probable codes.
-Sparse execution runs only the active operations (faster steps, same search).
+Sparse execution runs the active operations and probes a quarter of the others: faster steps
+with the paper's gradient in expectation (an unbiased estimate of dense execution's,
+docs/search.md, "Execution").
 
 Hardware: the paper reports 1 GPU-day for the search (Table 1, DARTS-EGS M = 7); on the
 2-core CPU of the development machine an epoch of CIFAR-10 takes hours: use a GPU. The paper

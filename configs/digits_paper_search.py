@@ -1,7 +1,8 @@
 """The paper's search network, recipe and derivation on the bundled digits at 32×32 (no
 download): 8 cells of 16 filters, 7-node cells, 50 epochs, joint optimisation, sparse
-execution, λ = 0.5 with the measured-latency prior, coupled weight decay, no cutout, two
-edges per node (α's learning rate scaled to the number of steps, see below). Then a
+execution (an unbiased estimate of the paper's dense gradient), λ = 0.5 with the
+measured-latency prior, coupled weight decay, no cutout, two edges per node (α's learning
+rate scaled to the number of steps, see below). Then a
 digits-size evaluation network (8 cells × 16 filters, 30 epochs) is retrained from the
 derived cells and exported.
 
@@ -11,8 +12,8 @@ derived cells and exported.
 
 The second command counts the derived cells in the paper's CIFAR-10 evaluation network (20
 cells × 36 filters): the figure to set beside the paper's Table 5 (2.29M at M = 1 to 3.02M at
-M = 9). Hardware: 2 CPU cores. Time and results per M (benchmarks/recipe_study.py runs all
-three commands): docs/recipe.md, "What the recipe finds on the full-size search network".
+M = 9). Hardware: 2 CPU cores. Time and results per M, against the prior-alone and random
+cells (benchmarks/search_evidence.py): docs/recipe.md, "Does the search decide?".
 """
 
 from egs_keras.training import config as base

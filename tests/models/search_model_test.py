@@ -69,8 +69,9 @@ def test_the_search_finds_the_costliest_kernel_the_data_needs_under_the_latency_
     assert prior[2] < prior[0] and choice.decision.effectiveness_weight == 0.5
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse",
                   arch_optimizer=keras.optimizers.Adam(0.05))
-    model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+    model.fit(x, y, batch_size=32, epochs=6, verbose=0)
     assert model.architecture() == {"kernel": ["conv5"]}
+    assert model.probabilities()["kernel_decision"].numpy()[2] > 0.45
 
 
 def _block(x, index, execution):

@@ -33,6 +33,16 @@ def test_example_configs_load_and_name_their_binary(name, binary):
     assert config.seed == 0 and config.data.name == "egs_digits"
 
 
+def test_more_samples_than_operations_are_accepted():
+    """M counts draws (Table 5 runs M = 8 and 9 over K = 8): any M >= 1 is valid."""
+    config = run_config.default_config()
+    config.search.num_samples = 9
+    assert run_config.validate_config(config).search.num_samples == 9
+    rnn = run_config.default_rnn_config()
+    rnn.search.num_samples = 6
+    assert run_config.validate_config(rnn).search.num_samples == 6
+
+
 def test_paper_settings_are_the_defaults():
     config = run_config.default_config()
     assert (config.search.num_cells, config.search.filters, config.search.num_samples) == (8, 16,
@@ -57,6 +67,11 @@ def test_paper_settings_are_the_defaults():
     ("search.momentum", -5.0, "config.search.momentum"),
     ("train.momentum", 1.0, "config.train.momentum"),
     ("search.num_nodes", 3, "config.search.num_nodes"),
+    ("search.probe_rate", 0.0, r"config.search.probe_rate.*\(0, 1\]"),
+    ("search.prior_strength", -1.0, "config.search.prior_strength"),
+    ("search.derive", "best", "sample_and_validate"),
+    ("search.derive_candidates", 0, "config.search.derive_candidates"),
+    ("search.num_samples", 0, "config.search.num_samples"),
 ])
 def test_bad_fields_are_named(field, value, message):
     config = run_config.default_config()

@@ -111,7 +111,7 @@ def _fails(command, *messages):
 # Every check of a config's fields is tested in-process (config_test); here one of them and
 # each strategy failure show that the binaries report them before any work.
 @pytest.mark.parametrize("override, message", [
-    ("--config.search.num_samples=9", "config.search.num_samples"),
+    ("--config.search.num_samples=0", "config.search.num_samples"),
     ("--strategy=nccl", "--strategy"),
     ("--strategy=tpu", "no TPU was found"),
     ("--strategy=multi_worker", "without a TF_CONFIG environment variable"),
