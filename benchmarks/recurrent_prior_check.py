@@ -87,7 +87,7 @@ def main():
         policy = "now" if now else "before"
         for name, genotype in (("searched", searched), ("prior alone", alone)):
             nodes = genotype.cells["recurrent"].nodes
-            cell = "; ".join(f"{op}({i})" for node in nodes for op, i in node)
+            cell = " / ".join(", ".join(f"{op}({i})" for op, i in node) for node in nodes)
             only_first = sum(all(i == 0 for _, i in node) for node in nodes)
             share = search_space.differing_pairs(genotype, alone)
             print(f"| {policy} | {name} | {cell} | {100 * share:.0f} % | {only_first} of "
