@@ -10,6 +10,8 @@ kept. Every candidate with its scores goes to `<workdir>/candidates.json`, and t
 the genotype's `derivation` record (so to the pipeline's summary too).
 """
 
+import json
+
 import numpy as np
 import tensorflow as tf
 
@@ -99,32 +101,32 @@ def sample_and_validate(model, strategy, validation, num_candidates, *, seed=0,
     for i in range(1, num_candidates):
         candidates.append(("sample", seed + i, model.genotype(
             "sample", seed=seed + i, edges_per_node=edges_per_node)))
-    scored = {}
-    records_ = []
+    scores = {}  # {the cells as JSON: scores}: a repeated architecture is scored once
+    rows = []
     with model.fixed_architecture() as use:
         distributed_loop.forget_test_step(model)
         for index, (kind, candidate_seed, genotype) in enumerate(candidates):
-            key = genotype.to_json()
-            if key not in scored:
+            key = json.dumps(genotype.to_dict()["cells"], sort_keys=True)
+            if key not in scores:
                 use(search_space.genotype_codes(genotype))
-                scored[key] = {name: float(value) for name, value in
+                scores[key] = {name: float(value) for name, value in
                                distributed_loop.evaluate(model, strategy, validation).items()}
-            records_.append({"index": index, "strategy": kind, "seed": candidate_seed,
-                             "scores": scored[key]})
+            rows.append({"index": index, "strategy": kind, "seed": candidate_seed,
+                         "scores": scores[key]})
     distributed_loop.forget_test_step(model)
-    objective = "accuracy" if "accuracy" in records_[0]["scores"] else "loss"
+    objective = "accuracy" if "accuracy" in rows[0]["scores"] else "loss"
     sign = 1.0 if objective == "accuracy" else -1.0
-    values = [sign * r["scores"][objective] for r in records_]
+    values = [sign * r["scores"][objective] for r in rows]
     chosen = int(np.argmax(values))
     best = candidates[chosen][2]
     derivation = {**best.derivation, "strategy": "sample_and_validate",
                   "objective": objective, "chosen": chosen,
                   "candidates": [{k: r[k] for k in ("index", "strategy", "seed", "scores")}
-                                 for r in records_]}
+                                 for r in rows]}
     genotype = search_space.Genotype(cells=best.cells, kind=best.kind,
                                      primitives=best.primitives, name=best.name,
                                      derivation=derivation)
     record = {"objective": objective, "chosen": chosen,
               "candidates": [{**r, "genotype": candidates[r["index"]][2].to_dict()}
-                             for r in records_]}
+                             for r in rows]}
     return genotype, record
