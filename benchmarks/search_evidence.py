@@ -297,15 +297,18 @@ def plot(path, rows, num_samples):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
+    labels = {"chosen": ("searched (sample_and_validate)", "C0", "o"),
+              "most_probable": ("searched (most probable)", "C2", "s"),
+              "prior_alone": ("the prior alone (α = 0)", "C3", "^")}
     figure, axes = plt.subplots(figsize=(6, 4))
+    randoms = 0
     for row in rows:
-        kind = row["name"].split("_")[0]
-        style = {"chosen": ("C0", "o"), "most": ("C2", "s"), "prior": ("C3", "^")}.get(
-            kind, ("0.5", "x"))
+        label, color, marker = labels.get(row["name"], ("random, 2 edges per node", "0.5", "x"))
+        if row["name"] not in labels:
+            randoms += 1
+            label = label if randoms == 1 else None
         axes.errorbar(row["latency_ms"], 100 * row["mean"], yerr=100 * row["sd"],
-                      color=style[0], marker=style[1], capsize=3, linestyle="none",
-                      label=row["name"] if kind != "random" or row["name"] == "random_0"
-                      else None)
+                      color=color, marker=marker, capsize=3, linestyle="none", label=label)
     axes.set_xlabel("inference latency, ms per batch of 32 (retraining network, this CPU)")
     axes.set_ylabel("digits test accuracy, % (mean ± sd, 3 seeds)")
     axes.set_title(f"M = {num_samples}: searched, prior-alone and random cells")

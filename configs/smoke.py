@@ -20,6 +20,7 @@ def get_config():
     config.search.num_nodes = 4
     config.search.num_samples = 2
     config.search.graph_optimizer = False
+    config.search.derive = "most_probable"  # no candidates to score: a fast smoke test
 
     config.train.epochs = 1
     config.train.batch_size = 64

@@ -178,9 +178,10 @@ class ArchitectureSearch(OneLevelSteps):
         ...     use(search_space.genotype_codes(candidate))
         ...     scores = model.evaluate(validation, return_dict=True)
         """
-        codes = {name: tf.Variable(tf.zeros(d.logits_shape), trainable=False,
-                                   name=f"{name}_fixed_code")
-                 for name, d in self.decisions.items()}
+        with self.distribute_strategy.scope():  # readable on every replica's device
+            codes = {name: tf.Variable(tf.zeros(d.logits_shape), trainable=False,
+                                       name=f"{name}_fixed_code")
+                     for name, d in self.decisions.items()}
 
         def use(architecture):
             missing = sorted(set(codes) - set(architecture))

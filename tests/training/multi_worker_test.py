@@ -86,9 +86,13 @@ def _assert_workers_agree(workdir):
 
 def test_two_workers_search_in_step_and_only_the_chief_writes(tmp_path):
     search_dir = tmp_path / "search"
-    _run_cluster("search", search_dir, tmp_path)
+    _run_cluster("search", search_dir, tmp_path, "--config.search.derive=sample_and_validate",
+                 "--config.search.derive_candidates=3")
     _assert_workers_agree(search_dir)
     assert (search_dir / "genotype.json").exists() and (search_dir / "history.csv").exists()
+    # The paper's derivation scores its candidates with the cluster's custom loop.
+    candidates = json.loads((search_dir / "candidates.json").read_text())["candidates"]
+    assert len(candidates) == 3 and all(0 <= c["scores"]["accuracy"] <= 1 for c in candidates)
     # Each worker times the operations on its own device (the prior is their mean).
     assert (search_dir / "latency.json").exists()
     # The other worker keeps only its own state there, under its own lock.
