@@ -19,6 +19,27 @@ def invalid(name, expected, value, hint=""):
     return ValueError(message + (f" {hint}" if hint else ""))
 
 
+MAX_SEED = 2**32 - 1  # numpy's and TensorFlow's seeding accept 0 .. 2**32 - 1
+
+
+def check_seed(name, value):
+    """Returns `value` as an int if it is an integer in [0, 2**32 - 1], else ValueError."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or not 0 <= value <= MAX_SEED):
+        raise invalid(name, f"an integer from 0 to {MAX_SEED} (2**32 - 1)", value)
+    return int(value)
+
+
+def check_path(name, value):
+    """Returns `value` (a path) unless it is an empty or blank string, which `pathlib` would
+    read as the current directory; raises ValueError then."""
+    if isinstance(value, str) and not value.strip():
+        raise invalid(name, "a directory path", value,
+                      "An empty path means the current directory, where the run's files would "
+                      "mix with everything else there: name a directory, e.g. runs/demo.")
+    return value
+
+
 def check_positive_int(name, value):
     """Returns `value` as an int if it is an integer >= 1, else raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -13,7 +13,7 @@ raise `RecordError` naming the file, what is wrong with it and what to do.
 import json
 import os
 import pathlib
-import tempfile
+import uuid
 
 
 class RecordError(ValueError):
@@ -24,8 +24,11 @@ def atomic_write_text(path, text):
     """Replaces `path` by a file holding `text` (UTF-8), atomically; returns the path."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                         dir=path.parent)
+    # Not mkstemp: its files are 0600 whatever the umask, so a colleague or a serving
+    # account could read the history (0644) but not the config. 0666 & ~umask, as open().
+    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                     | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)

@@ -18,6 +18,7 @@ import dataclasses
 import importlib.resources
 import json
 import math
+import numbers
 import pathlib
 
 import numpy as np
@@ -52,6 +53,13 @@ def edges(num_intermediate, num_inputs=2):
     ]
 
 
+def _node_index(name, value):
+    """A node index as an int: an integer (1.7 or "1" would be cut or parsed silently)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise _validation.invalid(name, "an integer node index", value)
+    return int(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class CellGenotype:
     """One cell: for each intermediate node, its (operation, input index) pairs.
@@ -68,9 +76,12 @@ class CellGenotype:
     num_inputs: int = 2
 
     def __post_init__(self):
-        nodes = tuple(tuple((str(op), int(i)) for op, i in node) for node in self.nodes)
+        nodes = tuple(tuple((str(op), _node_index(f"nodes[{j}][{p}]'s input", i))
+                            for p, (op, i) in enumerate(node))
+                      for j, node in enumerate(self.nodes))
         object.__setattr__(self, "nodes", nodes)
-        object.__setattr__(self, "concat", tuple(int(c) for c in self.concat))
+        object.__setattr__(self, "concat", tuple(_node_index(f"concat[{k}]", c)
+                                                 for k, c in enumerate(self.concat)))
 
     @property
     def num_nodes(self):

@@ -18,8 +18,8 @@ EXPORT_BASE = flags.DEFINE_string(
     "Directory that TF Serving watches; the model goes to <export_base>/<version>/. "
     "Default: <workdir>/../export.")
 VERSION = flags.DEFINE_integer(
-    "version", None, "Integer version directory to write. Default: the next free one.",
-    lower_bound=1)
+    "version", None, "Integer version directory to write (1 to 2**63 - 1, as TF Serving "
+    "reads it). Default: the next free one.", lower_bound=1, upper_bound=2**63 - 1)
 CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None,
     "A checkpoint prefix to export instead of the newest one, e.g. <workdir>/checkpoints/ckpt-5.")

@@ -15,6 +15,11 @@ from absl import logging
 
 from egs_keras.training import strategies
 
+# Flags naming files or directories: an empty value is refused (absl only rejects a
+# missing required flag, and `pathlib.Path("")` is the current directory).
+PATH_FLAGS = {"workdir": "runs/demo", "export_base": "models/egs",
+              "checkpoint": "runs/demo/train/checkpoints/ckpt-5", "genotype": "darts_v2"}
+
 
 def run(main):
     """`app.run(main)` for a trainer. `bazel run` starts binaries in their runfiles tree; this
@@ -31,6 +36,13 @@ def begin(argv):
     TensorFlow starts its devices)."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
+    for name in PATH_FLAGS:  # the examples to print
+        value = flags.FLAGS[name].value if name in flags.FLAGS else None
+        if isinstance(value, str) and not value.strip():
+            raise app.UsageError(
+                f"Received --{name}={value!r}. Expected a path: an empty one means the current "
+                "directory, where the run's files would mix with everything else there. Name "
+                f"a directory or file, e.g. --{name}={PATH_FLAGS[name]}.")
     quiet_logging()
     replicas = flags.FLAGS["cpu_replicas"].value if "cpu_replicas" in flags.FLAGS else 0
     if replicas > 1:

@@ -100,6 +100,18 @@ def load_config_splits(data, *splits):
     return spec, data.image_size or spec.image_size, examples
 
 
+def steps_per_epoch(examples, batch_size, field, split):
+    """Whole batches of `batch_size` in `examples` (the split `split`); a ValueError naming
+    the config `field` if there is not even one, before any expensive step."""
+    count = num_examples(examples)
+    if count < batch_size:
+        raise ValueError(
+            f"Received {field}={batch_size}, larger than the split {split!r} "
+            f"({count} examples): an epoch would not have a single step. Expected at most "
+            f"{count}; lower {field}, or use a larger split.")
+    return count // batch_size
+
+
 def num_examples(examples):
     """The number of examples in a finite dataset (counted if TFDS does not know it)."""
     count = int(examples.cardinality())

@@ -19,26 +19,46 @@ values, bytes that are not an image. The model directory is written under a temp
 renamed into place, so a server watching `export_base` never sees half a model.
 """
 
+import hashlib
+import json
+import numbers
 import os
 import pathlib
+import re
 import shutil
 import uuid
 
 import keras
 import tensorflow as tf
 
+from egs_keras import _validation
 from egs_keras.data import image_datasets
+from egs_keras.export import image_headers
 from egs_keras.export import warmup as warmup_records
 
 IMAGE_FORMATS = "JPEG, PNG, GIF or BMP"
 
 
+MAX_VERSION = 2**63 - 1  # TF Serving parses version directories as int64
+
+
 def next_version(export_base):
-    """1 + the largest integer version directory under `export_base` (1 if there is none)."""
+    """1 + the largest integer version directory under `export_base` (1 if there is none;
+    directories beyond int64, which TF Serving ignores, do not count)."""
     base = pathlib.Path(export_base)
     versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] \
-        if base.exists() else []
-    return max(versions, default=0) + 1
+        if base.is_dir() else []
+    return max([v for v in versions if v < MAX_VERSION], default=0) + 1
+
+
+def check_version(version):
+    """`version` as an int if it is an integer in [1, 2**63 − 1], else a ValueError."""
+    if (isinstance(version, bool) or not isinstance(version, numbers.Integral)
+            or not 1 <= version <= MAX_VERSION):
+        raise _validation.invalid(
+            "version", f"an integer from 1 to {MAX_VERSION} (TF Serving reads version "
+            "directories as int64)", version, "Leave it out to use the next free version.")
+    return int(version)
 
 
 def checked_images(images, channels, size=None, stride=1):
@@ -69,13 +89,30 @@ def checked_images(images, channels, size=None, stride=1):
         images, f"Expected {expected}; the images contain NaN or Inf values")
 
 
-def checked_bytes(image_bytes):
-    """`image_bytes` after checking in the graph that the batch is not empty."""
+def checked_bytes(image_bytes, limits):
+    """`image_bytes` after checking in the graph that it is a non-empty string `[N]` and,
+    from the headers, that its images stay within `limits` = (max_image_pixels,
+    max_batch_pixels) (`image_headers`: decompression bombs are refused before decoding)."""
+    shape = tf.shape(image_bytes)
+
+    def refused():
+        check = tf.debugging.Assert(False, [
+            "Expected image_bytes to be a string [N], one encoded image per entry (a list "
+            "of images, not one string nor a nested list); got shape", shape], summarize=4)
+        with tf.control_dependencies([check]):
+            return tf.zeros([0], tf.string)
+
+    # The signature declares no rank (a declared [None] is neither enforced when a request
+    # runs nor checkable: the graph would take it as known and fold the check away), and
+    # the rest runs in a branch only a rank-1 batch takes.
+    image_bytes = tf.cond(tf.equal(tf.size(shape), 1),
+                          lambda: tf.reshape(image_bytes, [-1]), refused)
     check = tf.debugging.assert_positive(
         tf.size(image_bytes),
         message="Expected a non-empty batch of encoded images; got an empty batch")
     with tf.control_dependencies([check]):
-        return tf.identity(image_bytes)
+        image_bytes = tf.identity(image_bytes)
+    return image_headers.checked_sizes(image_bytes, *limits)
 
 
 def decode_image_bytes(encoded, channels):
@@ -116,7 +153,7 @@ def _outputs(logits, top_k):
 
 
 def export_classifier(model, export_base, dataset, version=None, extra_files=None, top_k=5,
-                      warmup=True):
+                      warmup=True, max_image_pixels=None, max_batch_pixels=None):
     """Writes `model` as a SavedModel to `<export_base>/<version>/` and returns that path.
 
     Args:
@@ -132,6 +169,9 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
             the resolved config).
         top_k: how many classes `top_k_*` return (at most the number of classes).
         warmup: write `assets.extra/tf_serving_warmup_requests` (one request per signature).
+        max_image_pixels, max_batch_pixels: `serving_bytes` refuses, from the headers and
+            before decoding, an image declaring more pixels (a GIF: all its frames) or a
+            request declaring more in all; defaults: `image_headers.default_limits`.
     """
     spec = image_datasets.get_dataset(dataset)
     image_shape, num_classes = classifier_shapes(model)
@@ -139,6 +179,7 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
     if height != width:
         raise ValueError(f"Received a model for {height}×{width} images; export supports "
                          "square inputs, as the data pipelines produce.")
+    limits = image_headers.default_limits(height, width, max_image_pixels, max_batch_pixels)
     target = version_directory(export_base, version)
     top_k = min(int(top_k), num_classes)
 
@@ -150,7 +191,7 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
         return _outputs(model(images, training=False), top_k)
 
     def serve_bytes(image_bytes):
-        image_bytes = checked_bytes(image_bytes)
+        image_bytes = checked_bytes(image_bytes, limits)
 
         def decode(encoded):
             image = decode_image_bytes(encoded, channels)
@@ -165,7 +206,7 @@ def export_classifier(model, export_base, dataset, version=None, extra_files=Non
         input_signature=[tf.TensorSpec([None, *image_shape], tf.float32, name="images")])
     archive.add_endpoint(
         "serving_bytes", serve_bytes,
-        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
     return write_versioned(archive, target, extra_files,
                            warmup_records.classifier_inputs(image_shape) if warmup else None)
 
@@ -192,13 +233,55 @@ def classifier_shapes(model):
 def version_directory(export_base, version=None):
     """`<export_base>/<version>` (default: the next free version); an error if it exists."""
     base = pathlib.Path(export_base)
-    version = next_version(base) if version is None else int(version)
+    version = next_version(base) if version is None else check_version(version)
     target = base / str(version)
     if target.exists():
         raise FileExistsError(
             f"Export version {version} already exists in {str(base)!r}; choose another "
             "version or leave it out to use the next free one.")
     return target
+
+
+SOURCE_FILE = "export_source.json"  # in assets.extra/: which checkpoint a version holds
+_TEMPORARY = re.compile(r"^\.tmp-\d+-[0-9a-f]{32}$")
+
+
+def checkpoint_source(prefix):
+    """{"checkpoint": name, "index_sha256": ...} of the checkpoint `prefix`: its `.index` file
+    holds every tensor's checksum, so equal digests mean equal weights."""
+    prefix = pathlib.Path(prefix)
+    digest = hashlib.sha256(pathlib.Path(f"{prefix}.index").read_bytes()).hexdigest()
+    return {"checkpoint": prefix.name, "index_sha256": digest}
+
+
+def find_version_of(export_base, source):
+    """The version directory under `export_base` whose `assets.extra/export_source.json`
+    equals `source` (the newest, if several), or None."""
+    base = pathlib.Path(export_base)
+    versions = sorted((int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()
+                       and int(p.name) <= MAX_VERSION), reverse=True) if base.is_dir() else []
+    for version in versions:
+        record = base / str(version) / "assets.extra" / SOURCE_FILE
+        try:
+            if record.is_file() and json.loads(record.read_text(encoding="utf-8")) == source:
+                return base / str(version)
+        except (OSError, ValueError):
+            continue  # unreadable: not a match
+    return None
+
+
+def remove_stale_temporaries(export_base):
+    """Removes the `.tmp-<version>-<id>/` directories this user's interrupted exports left in
+    `export_base` (call it while holding the base's lock, so that none is being written);
+    returns their names."""
+    base = pathlib.Path(export_base)
+    removed = []
+    for path in (base.iterdir() if base.is_dir() else []):
+        if (_TEMPORARY.match(path.name) and path.is_dir() and not path.is_symlink()
+                and path.stat().st_uid == os.getuid()):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 def write_versioned(archive, target, extra_files=None, warmup_inputs=None):

@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from egs_keras.data import segmentation_datasets
+from egs_keras.export import image_headers
 from egs_keras.export import saved_model
 from egs_keras.export import warmup as warmup_records
 
@@ -35,7 +36,7 @@ def _outputs(logits):
 
 
 def export_segmenter(model, export_base, dataset, version=None, extra_files=None, warmup=True,
-                     warmup_size=None):
+                     warmup_size=None, max_image_pixels=None, max_batch_pixels=None):
     """Writes a `SegmentationNetwork` as a SavedModel to `<export_base>/<version>/` and
     returns that path.
 
@@ -48,11 +49,16 @@ def export_segmenter(model, export_base, dataset, version=None, extra_files=None
         extra_files: more {file name: text} for `assets.extra/` (genotype, config).
         warmup: write TF Serving warm-up requests for both signatures.
         warmup_size: side of the warm-up images (default: the data set's evaluation size).
+        max_image_pixels, max_batch_pixels: the limits of `serving_bytes` on the pixels the
+            images' headers declare (`saved_model.export_classifier`); defaults from the
+            data set's evaluation size (`image_headers.default_limits`).
     """
     spec = segmentation_datasets.get_dataset(dataset)
     if model.num_classes != spec.num_classes:
         raise ValueError(f"Received a model with {model.num_classes} classes for {dataset!r}, "
                          f"which has {spec.num_classes}; export it with its own data set.")
+    limits = image_headers.default_limits(spec.eval_size, spec.eval_size, max_image_pixels,
+                                          max_batch_pixels)
     target = saved_model.version_directory(export_base, version)
     channels, stride = model.channels, model.output_stride
 
@@ -64,7 +70,7 @@ def export_segmenter(model, export_base, dataset, version=None, extra_files=None
         return _outputs(model(images, training=False))
 
     def serve_bytes(image_bytes):
-        image_bytes = saved_model.checked_bytes(image_bytes)
+        image_bytes = saved_model.checked_bytes(image_bytes, limits)
 
         def decode(encoded):
             return saved_model.decode_image_bytes(encoded, channels)
@@ -93,7 +99,7 @@ def export_segmenter(model, export_base, dataset, version=None, extra_files=None
                                        name="images")])
     archive.add_endpoint(
         "serving_bytes", serve_bytes,
-        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
     extra = {"class_names.txt": "\n".join(spec.class_names) + "\n", **(extra_files or {})}
     warmup_inputs = None
     if warmup:

@@ -136,8 +136,9 @@ class EnsembleGumbelSoftmax(keras.layers.Layer):
         self.logits_initializer = keras.initializers.get(logits_initializer)
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise _validation.invalid("seed", "an integer or None", seed)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not -2**63 <= seed < 2**63:
+            raise _validation.invalid("seed", "an integer from -2**63 to 2**63 - 1 (the "
+                                      "stateless random ops' int64), or None", seed)
         self.seed = seed
         if replica_sampling not in REPLICA_SAMPLING:
             raise _validation.invalid("replica_sampling", f"one of {list(REPLICA_SAMPLING)}",

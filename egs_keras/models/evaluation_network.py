@@ -62,9 +62,8 @@ class EvaluationNetwork(OneLevelSteps, keras.Model):
         if stem not in STEMS:
             raise _validation.invalid("stem", f"one of {list(STEMS)}", stem)
         self.stem = stem
-        if not isinstance(auxiliary_weight, (int, float)) or auxiliary_weight < 0:
-            raise _validation.invalid("auxiliary_weight", "a number >= 0", auxiliary_weight)
-        self.auxiliary_weight = float(auxiliary_weight)
+        self.auxiliary_weight = _validation.check_non_negative_float("auxiliary_weight",
+                                                                     auxiliary_weight)
         self.seed = int(seed)
         self._check_resolution()
 

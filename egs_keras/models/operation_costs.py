@@ -24,12 +24,14 @@ the recurrent cell. Measures (`MEASURES`):
 """
 
 import json
+import math
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
 from egs_keras import cost_measures
+from egs_keras import file_locks
 from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.layers import highway_cell
@@ -54,19 +56,31 @@ class LatencyTable:
 
     def __init__(self, path=None):
         self.path = None if path is None else pathlib.Path(path)
-        self.entries = {}
-        if self.path is not None and self.path.exists():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                for entry in data["entries"]:
-                    key = _key(entry["kind"], entry["op"], entry["shape"], entry["stride"],
-                               entry["device"])
-                    self.entries[key] = float(entry["ms"])
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(
-                    f"The latency table {str(self.path)!r} cannot be read ({error}). Delete it "
-                    "to measure again (the search's prior then changes slightly), or restore "
-                    "it from a copy.") from None
+        self.entries = self._read() if self.path is not None else {}
+
+    def _read(self):
+        """The file's entries ({} if there is no file); a clear error naming the file and
+        the entry if it is damaged or holds a latency that is not a finite number >= 0."""
+        if not self.path.exists():
+            return {}
+        entries = {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            for index, entry in enumerate(data["entries"]):
+                key = _key(entry["kind"], entry["op"], entry["shape"], entry["stride"],
+                           entry["device"])
+                ms = entry["ms"]
+                if (isinstance(ms, bool) or not isinstance(ms, (int, float))
+                        or not math.isfinite(ms) or ms < 0):
+                    raise ValueError(f"entry {index} ({entry['op']} at {entry['shape']}) has "
+                                     f"ms={ms!r}, expected a finite number >= 0")
+                entries[key] = float(ms)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"The latency table {str(self.path)!r} cannot be read ({error}). Delete it "
+                "to measure again (the search's prior then changes slightly), or restore "
+                "it from a copy.") from None
+        return entries
 
     def lookup(self, kind, op, shape, stride, device, measure):
         """The stored latency, or `measure()` (ms) stored now, rounded to 0.1 µs as the file
@@ -77,8 +91,18 @@ class LatencyTable:
         return self.entries[key]
 
     def save(self):
+        """Writes the table, merged with what the file holds now: under a lock on
+        `.<name>.lock` beside it, the file is read again and its entries kept (another run
+        sharing the table may have added some since; an entry both measured keeps the
+        file's value, which that run already uses), then replaced atomically."""
         if self.path is None:
             return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with file_locks.exclusive(self.path.parent / f".{self.path.name}.lock"):
+            self.entries.update(self._read())
+            self._write()
+
+    def _write(self):
         entries = [json.dumps({"kind": k, "op": o, "shape": list(s), "stride": st,
                                "device": d, "ms": ms})
                    for (k, o, s, st, d), ms in sorted(self.entries.items())]

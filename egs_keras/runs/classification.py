@@ -84,12 +84,16 @@ def run_search(config, workdir, strategy="default"):
     `strategy`: a name of `strategies.STRATEGIES` or a `tf.distribute.Strategy`."""
     workdir = records.prepare_workdir(workdir)
     strategy = strategies.get_strategy(strategy)
-    records.write_config(config, workdir, write=strategies.is_chief(strategy))
     search, data = config.search, config.data
-    records.set_graph_optimizer(search.graph_optimizer)
     spec, image_size, (train, valid) = image_datasets.load_config_splits(
         data, search.train_split, search.valid_split)
-    steps = image_datasets.num_examples(train) // search.batch_size
+    steps = image_datasets.steps_per_epoch(train, search.batch_size,
+                                           "config.search.batch_size", search.train_split)
+    if search.search_mode == "bilevel":  # α's steps take whole batches of this split too
+        image_datasets.steps_per_epoch(valid, search.batch_size, "config.search.batch_size",
+                                       search.valid_split)
+    records.write_config(config, workdir, write=strategies.is_chief(strategy))
+    records.set_graph_optimizer(search.graph_optimizer)
 
     op_costs = op_costs_of(config, records.worker_directory(workdir, strategy), strategy)
     keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
@@ -187,7 +191,9 @@ def run_training(config, workdir, genotype, strategy="default"):
                 initial_epoch, cutout=train.cutout)
 
         return training_runs.TrainingData(
-            image_datasets.num_examples(examples) // train.batch_size, batches,
+            image_datasets.steps_per_epoch(examples, train.batch_size,
+                                           "config.train.batch_size", spec.train_split),
+            batches,
             validation=test_batches, evaluations={"test": test_batches})
 
     def summarize(model, scores):

@@ -6,8 +6,12 @@ loads its checkpoint (with NT-ASGD's averaged weights, if averaging had started)
 >>> export_training_run("runs/demo/train", "runs/demo/export")   # doctest: +SKIP
 """
 
+import json
+import os
 import pathlib
 
+from egs_keras import _validation
+from egs_keras.export import saved_model
 from egs_keras.runs import tasks
 from egs_keras.training import directory_lock
 from egs_keras.training import training_runs
@@ -21,10 +25,72 @@ def load_training_run(train_dir, checkpoint=None):
 
 def export_training_run(train_dir, export_base=None, version=None, checkpoint=None):
     """Exports the run in `train_dir` (default base: `<train_dir>/../export`); `checkpoint`
-    selects a checkpoint prefix instead of the newest one. Returns the version directory."""
-    base = pathlib.Path(export_base) if export_base else pathlib.Path(train_dir).parent / "export"
-    with directory_lock.claim(base):  # two exports into one base would race for a version
-        run = load_training_run(train_dir, checkpoint)
-        extra_files = {"genotype.json": run.genotype.to_json() + "\n",
-                       "config.json": run.config_text}
-        return tasks.export(run, base, version, extra_files)
+    selects a checkpoint prefix instead of the newest one. Returns the version directory.
+
+    Without a `version`, a checkpoint already exported into the base (by the digest of its
+    `.index` file, recorded in `assets.extra/export_source.json`) is not exported again: its
+    version directory is returned. Temporary directories of interrupted exports in the base
+    are removed first. Nothing is created if the export fails."""
+    _validation.check_path("workdir", train_dir)
+    _validation.check_path("export_base", export_base)
+    base = (pathlib.Path(train_dir).parent / "export" if export_base is None
+            else pathlib.Path(export_base))
+    if version is not None:
+        saved_model.check_version(version)
+    created = _check_export_base(base)
+    try:
+        with directory_lock.claim(base):  # two exports into one base would race for a version
+            stale = saved_model.remove_stale_temporaries(base)
+            if stale:
+                print(f"Removed {len(stale)} temporary directories that interrupted exports "
+                      f"left in {str(base)!r}.")
+            run = load_training_run(train_dir, checkpoint)
+            source = saved_model.checkpoint_source(run.checkpoint)
+            existing = saved_model.find_version_of(base, source) if version is None else None
+            if existing is not None:  # e.g. a pipeline rerun that lost its summary
+                return existing
+            extra_files = {"genotype.json": run.genotype.to_json() + "\n",
+                           "config.json": run.config_text,
+                           saved_model.SOURCE_FILE: json.dumps(source, indent=2) + "\n"}
+            return tasks.export(run, base, version, extra_files)
+    except BaseException:
+        if created:  # a failed export leaves nothing behind: not even the base and its lock
+            _remove_created(base, created)
+        raise
+
+
+def _check_export_base(base):
+    """Checks that `base` is (or can be made) a writable directory, before anything is
+    created; returns the directories an export would create (the first missing ancestor
+    first), for removal if it fails."""
+    missing = []
+    existing = base
+    while not existing.exists() and not existing.is_symlink():
+        missing.append(existing)
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{str(existing)!r} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = (f"{str(existing)!r} cannot be written to (a read-only file system, or "
+                   "no permission)")
+    if problem:
+        raise ValueError(
+            f"Received export_base={str(base)!r}, but {problem}. Expected a directory TF "
+            "Serving watches (created if missing) that this user may write; choose another "
+            "--export_base.")
+    return list(reversed(missing))
+
+
+def _remove_created(base, created):
+    lock = base / directory_lock.LOCK_NAME
+    if lock.is_file() and not lock.is_symlink() and [p.name for p in base.iterdir()] == [
+            directory_lock.LOCK_NAME]:
+        lock.unlink()
+    for directory in reversed(created):
+        try:
+            directory.rmdir()  # only if empty: what another process put there stays
+        except OSError:
+            return

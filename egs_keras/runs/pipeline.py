@@ -39,7 +39,8 @@ def run_pipeline(config, workdir, strategy="default"):
         except record_files.RecordError as error:  # rewritten below from the stages' records
             print(f"Warning: {error} Writing it again from the stages' records.")
             summary = {}
-        if "export" in summary and pathlib.Path(summary["export"]).exists():
+        finished = summary.get("epochs") == config.train.epochs  # else: more were asked
+        if finished and "export" in summary and pathlib.Path(summary["export"]).exists():
             return summary
     if config.get("genotype"):
         genotype = search_space.load_genotype(config.genotype)  # given: no search

@@ -229,6 +229,7 @@ def validate_config(config):
     task = config.get("task", "cnn")
     if task not in TASKS:
         raise _validation.invalid("config.task", f"one of {list(TASKS)}", task)
+    _validation.check_seed("config.seed", config.get("seed", 0))
     if task == "rnn":
         return _validate_rnn_config(config)
     if task == "segmentation":
@@ -273,6 +274,8 @@ def validate_config(config):
     if train.stem not in STEMS:
         raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
     _check_rate(train, "train", "drop_path_rate")
+    _validation.check_non_negative_float("config.train.auxiliary_weight",
+                                         train.get("auxiliary_weight", 0.0))
     return config
 
 

@@ -3,8 +3,10 @@
 The lock is an OS file lock (`fcntl.flock`) on `<directory>/.lock`: the kernel releases it
 when the process ends in any way (exit, exception, kill -9), so a lock left by a dead process
 never blocks a new run. The file records the holder (host, process id, command, start time),
-which a refused process names. Nested claims of one directory in one process (a pipeline
-stage inside its pipeline, a segmentation run's cell search) share the lock.
+which a refused process names; a `.lock` that is a link, a directory or another file's
+hard link is refused, never written (`file_locks`). Nested claims of one directory in one
+process (a pipeline stage inside its pipeline, a segmentation run's cell search) share the
+lock.
 
 >>> with claim(workdir):                  # doctest: +SKIP
 ...     run_the_search()
@@ -19,6 +21,8 @@ import socket
 import sys
 import threading
 
+from egs_keras import file_locks
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; runs are not protected there
@@ -30,6 +34,8 @@ LOCK_NAME = ".lock"
 class DirectoryBusyError(RuntimeError):
     """Another process holds the work directory."""
 
+
+LockFileError = file_locks.LockFileError  # `<directory>/.lock` is not a plain file
 
 _held = {}          # resolved directory -> [file object, number of nested claims]
 _held_guard = threading.Lock()
@@ -59,7 +65,7 @@ def claim(directory):
 
 def _acquire(directory):
     path = directory / LOCK_NAME
-    file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held past this function)
+    file = file_locks.open_lock_file(path)
     if fcntl is None:
         return file
     try:

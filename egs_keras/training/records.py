@@ -21,6 +21,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from egs_keras import _validation
 from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.training import callbacks as run_callbacks
@@ -45,7 +46,7 @@ def set_graph_optimizer(enabled):
 def prepare_workdir(directory):
     """Creates the work directory and checks that it is writable, before any expensive step;
     returns it as a Path."""
-    directory = pathlib.Path(directory)
+    directory = pathlib.Path(_validation.check_path("workdir", directory))
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # A probe of this process's own: all workers of a cluster check the same directory.
@@ -110,6 +111,7 @@ def owns_workdir(run):
         elif isinstance(strategy, str):
             strategy = None
         # Checked first: an unwritable directory gets its clear error, not the lock's.
+        _validation.check_path(name, arguments.arguments[name])
         directory = prepare_workdir(worker_directory(arguments.arguments[name], strategy))
         with directory_lock.claim(directory):
             return run(*args, **kwargs)

@@ -117,10 +117,21 @@ def _record_changes(directory, changes):
     path = directory / CHANGES_NAME
     history = (record_files.read_json(path, "the record of config changes")
                if path.exists() else [])
-    epoch = latest_epoch(directory)
-    history.extend({"field": field, "old": old, "new": new, "from_epoch": epoch}
+    history.extend({"field": field, "old": old, "new": new,
+                    "from_epoch": _change_epoch(directory, field)}
                    for field, old, new in changes)
     record_files.write_json(path, history)
+
+
+def _change_epoch(directory, field):
+    """The epoch from which a change of `field` takes effect: the number of finished epochs
+    of the run it changes (in a pipeline's directory, `search.*` changes its search/ stage
+    and `train.*` its train/ stage; elsewhere the directory's own checkpoints)."""
+    section = field.split(".", 1)[0]
+    stage = directory / section
+    if section in ("search", "train") and (stage / "checkpoints").is_dir():
+        return latest_epoch(stage)
+    return latest_epoch(directory)
 
 
 def _refusal(directory, what, changes):

@@ -83,14 +83,16 @@ def train_and_evaluate(config, workdir, genotype, strategy, *, build, data, summ
 
 class TrainingRun(typing.NamedTuple):
     """A training run loaded from its directory: its `config` (and `config_text`), `genotype`,
-    the `model` with the checkpoint's weights (state callbacks such as NT-ASGD's averages
-    applied) and what else its task rebuilt (`extras`, e.g. a language model's vocabulary)."""
+    the `model` with the weights of the checkpoint prefix `checkpoint` (state callbacks such
+    as NT-ASGD's averages applied) and what else its task rebuilt (`extras`, e.g. a language
+    model's vocabulary)."""
 
     config: ml_collections.ConfigDict
     config_text: str
     genotype: search_space.Genotype
     model: object
     extras: dict | None = None
+    checkpoint: str | None = None  # the prefix its weights came from
 
     @property
     def vocabulary(self):
@@ -125,8 +127,13 @@ def load_training_run(train_dir, rebuild, checkpoint=None):
             "--checkpoint=<prefix>.")
     try:
         run.checkpoint.restore(str(prefix)).assert_existing_objects_matched()
-    except (tf.errors.NotFoundError, ValueError) as error:
-        raise ValueError(f"Could not load checkpoint {str(prefix)!r}: {error}") from None
+    except (tf.errors.OpError, ValueError) as error:  # missing, damaged, not a checkpoint
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"Could not load checkpoint {str(prefix)!r}: {first_line}. Expected the prefix "
+            f"of a checkpoint of this run, e.g. {str(train_dir / 'checkpoints' / 'ckpt-5')!r} "
+            "(the files <prefix>.index and <prefix>.data-*); leave --checkpoint out to use "
+            "the newest.") from None
     for callback in state:  # NT-ASGD: serve the averaged weights
         callback.apply()
-    return TrainingRun(config, config_text, genotype, model, extras)
+    return TrainingRun(config, config_text, genotype, model, extras, str(prefix))

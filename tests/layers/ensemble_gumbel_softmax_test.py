@@ -166,7 +166,8 @@ def test_mixed_precision_keeps_logits_and_noise_in_float32():
      (dict(effectiveness_weight=-0.5), r"`effectiveness_weight`, expected a number in \[0, 1\]"),
      (dict(op_costs=[1, -1]), "`op_costs`.*non-negative"),
      (dict(logits_shape=(3, 0)), "`logits_shape`, expected a tuple of positive integers"),
-     (dict(seed="x"), "`seed`, expected an integer or None"),
+     (dict(seed="x"), r"`seed`, expected an integer from -2\*\*63"),
+     (dict(seed=2**70), r"`seed`, expected an integer from -2\*\*63"),
      (dict(replica_sampling="per_step"), "`replica_sampling`, expected one of")],
 )
 def test_bad_constructor_arguments_raise_clear_errors(kwargs, message):

@@ -80,3 +80,50 @@ def test_a_second_tuner_on_one_directory_gets_the_lock_error(tmp_path, holder, t
         else:
             tuning.run_multi_seed(config, tmp_path / "run", seeds=[0], retrain_epochs=1)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def _victim(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("the user's data\n")
+    return victim
+
+
+@pytest.mark.parametrize("where", ["run", "export"])
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path, where):
+    """Probe 32.1: `.lock` linked to another file; a run or an export would have truncated
+    and overwritten the file it points to."""
+    victim = _victim(tmp_path)
+    (tmp_path / where).mkdir()
+    (tmp_path / where / directory_lock.LOCK_NAME).symlink_to(victim)
+    with pytest.raises(directory_lock.LockFileError, match=r"symbolic link .*precious.*remove"):
+        if where == "run":
+            with directory_lock.claim(tmp_path / where):
+                pass
+        else:
+            from egs_keras import runs  # noqa: PLC0415 (heavy: only this case)
+            runs.export_training_run(tmp_path / "train", export_base=tmp_path / where)
+    assert victim.read_text() == "the user's data\n"
+
+
+def test_a_dangling_symlink_lock_is_refused_and_nothing_is_created(tmp_path):
+    target = tmp_path / "created_by_the_run"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / directory_lock.LOCK_NAME).symlink_to(target)
+    with pytest.raises(directory_lock.LockFileError, match="symbolic link"):
+        with directory_lock.claim(tmp_path / "run"):
+            pass
+    assert not target.exists()
+
+
+def test_a_lock_that_is_a_directory_or_a_hard_link_is_a_clear_error(tmp_path):
+    (tmp_path / "a" / directory_lock.LOCK_NAME).mkdir(parents=True)
+    with pytest.raises(directory_lock.LockFileError, match="is a directory"):
+        with directory_lock.claim(tmp_path / "a"):
+            pass
+    victim = _victim(tmp_path)
+    (tmp_path / "b").mkdir()
+    os.link(victim, tmp_path / "b" / directory_lock.LOCK_NAME)
+    with pytest.raises(directory_lock.LockFileError, match="hard link"):
+        with directory_lock.claim(tmp_path / "b"):
+            pass
+    assert victim.read_text() == "the user's data\n"

@@ -1,6 +1,8 @@
 """Row 9 and 15 of the probe: records are replaced atomically; damaged ones are named."""
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -65,3 +67,19 @@ def test_a_history_that_is_not_text_is_named(tmp_path):
     path.write_bytes(b"epoch,loss\n0,\xff\xff\n")
     with pytest.raises(record_files.RecordError, match="history.csv.*not UTF-8"):
         callbacks.reconcile_history(path, first_epoch=1)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_records_honour_the_umask_as_the_history_does(tmp_path, umask):
+    """Probe 32.8: config/genotype/results/summary were 0600 while history and checkpoints
+    were 0644, so a colleague or a serving account could read one and not the other."""
+    previous = os.umask(umask)
+    try:
+        record = record_files.write_json(tmp_path / "config.json", {"a": 1})
+        with open(tmp_path / "history.csv", "w") as history:
+            history.write("epoch\n")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE(record.stat().st_mode)
+    assert mode == 0o666 & ~umask
+    assert mode == stat.S_IMODE((tmp_path / "history.csv").stat().st_mode)

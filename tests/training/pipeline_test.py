@@ -71,11 +71,24 @@ def test_pipeline_goes_from_nothing_to_a_served_model(tmp_path):
     assert json.loads((workdir / "summary.json").read_text())["test_accuracy"] == \
         summary["test_accuracy"]
     assert _epochs(workdir / "train" / "history.csv") == [0, 1, 2]  # nothing trained again
-    assert _versions(workdir / "export") == ["1", "2"]
+    # The same checkpoint is not exported twice (probe 32.5): version 1 is found again.
+    assert _versions(workdir / "export") == ["1"]
+    assert json.loads((workdir / "summary.json").read_text())["export"] == str(export)
+    # More epochs asked of a finished pipeline are trained, evaluated and exported (probe
+    # 32.4), and the temporary directory of an interrupted export goes (probe 32.6).
+    stale = workdir / "export" / f".tmp-2-{'0' * 32}"
+    (stale / "variables").mkdir(parents=True)
+    output = _run(_command("pipeline", workdir, "--config.train.epochs=4")).stdout
+    assert _epochs(workdir / "train" / "history.csv") == [0, 1, 2, 3]
+    assert json.loads((workdir / "summary.json").read_text())["epochs"] == 4
+    assert _versions(workdir / "export") == ["1", "2"] and not stale.exists()
+    assert "Removed 1 temporary directories" in output
+    changes = json.loads((workdir / "config_changes.json").read_text())
+    assert {"field": "train.epochs", "old": 3, "new": 4, "from_epoch": 3} in changes
     # egs-export from the training run, or from one of its checkpoints.
     export = [sys.executable, "-m", "trainers.export", f"--workdir={workdir / 'train'}"]
     assert _run([*export, "--version=7"]).stdout.strip().endswith("export/7")
-    checkpoint = workdir / "train" / "checkpoints" / "ckpt-2"
+    checkpoint = workdir / "train" / "checkpoints" / "ckpt-3"
     _run([*export, f"--checkpoint={checkpoint}", f"--export_base={tmp_path / 'served'}"])
     assert (tmp_path / "served" / "1" / "saved_model.pb").exists()
 
