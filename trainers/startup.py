@@ -7,12 +7,14 @@ importing a trainer does nothing else.
 """
 
 import os
+import sys
 
 import tensorflow_datasets as tfds
 from absl import app
 from absl import flags
 from absl import logging
 
+from egs_keras.data import availability
 from egs_keras.training import strategies
 
 # Flags naming files or directories: an empty value is refused (absl only rejects a
@@ -27,7 +29,18 @@ def run(main):
     --workdir and data paths mean what the caller typed."""
     if "BUILD_WORKING_DIRECTORY" in os.environ:
         os.chdir(os.environ["BUILD_WORKING_DIRECTORY"])
-    app.run(main)
+    app.run(_without_traceback(main))
+
+
+def _without_traceback(main):
+    """`main`, with a data set missing on this machine said in its message alone (the
+    message says what to do; a traceback would bury it)."""
+    def run(argv):
+        try:
+            return main(argv)
+        except availability.DataUnavailableError as error:
+            sys.exit(f"Error: {error}")
+    return run
 
 
 def begin(argv):

@@ -23,6 +23,7 @@ import tensorflow_datasets as tfds
 
 from egs_keras import _validation
 from egs_keras.data import augment
+from egs_keras.data import availability
 from egs_keras.data import digits  # noqa: F401  (registers the "egs_digits" builder)
 
 
@@ -81,6 +82,7 @@ def load_examples(name, split, data_dir=None):
 def load_supervised(tfds_name, split, data_dir=None):
     """The (input, target) pairs of a split of TFDS builder `tfds_name`, prepared on first
     use, in stored order; a clear ValueError when a manual download is missing."""
+    availability.check_available(tfds_name, data_dir)  # at once, not after retries
     builder = tfds.builder(tfds_name, data_dir=data_dir)
     try:
         builder.download_and_prepare()

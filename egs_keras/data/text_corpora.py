@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from egs_keras import _validation
+from egs_keras.data import availability
 
 _SPLITS = ("train", "validation", "test")
 _FEATURES = tfds.features.FeaturesDict({"line": tfds.features.Scalar(np.int64),
@@ -160,6 +161,7 @@ def load_lines(name, data_dir=None):
     """{"train", "validation", "test": list of lines} of a corpus, prepared on first use."""
     if name not in CORPORA:
         raise _validation.invalid("data.name", f"one of {list(CORPORA)}", name)
+    availability.check_available(name, data_dir)  # at once, not after retries
     builder = tfds.builder(name, data_dir=data_dir)
     builder.download_and_prepare()
     lines = {}

@@ -14,11 +14,10 @@ directory is absent, the archive is downloaded from the official server.
 >>> train = tfds.load("egs_voc2012_segmentation", split="train", data_dir=d)  # doctest: +SKIP
 """
 
-import socket
-import urllib.parse
-
 import numpy as np
 import tensorflow_datasets as tfds
+
+from egs_keras.data import availability
 
 CLASS_NAMES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
                "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
@@ -38,13 +37,6 @@ def read_palette_indices(path):
             raise ValueError(f"Received the mask {path} in PIL mode {image.mode!r}, expected a "
                              "palette ('P') or grey ('L') PNG of class indices.")
         return np.asarray(image, dtype=np.uint8)
-
-
-def _check_reachable(url, timeout=5.0):
-    """Raises OSError at once if `url`'s host does not answer (TFDS would retry for minutes)."""
-    host = urllib.parse.urlparse(url)
-    with socket.create_connection((host.hostname, host.port or 80), timeout=timeout):
-        pass
 
 
 class EgsVoc2012Segmentation(tfds.core.GeneratorBasedBuilder):
@@ -90,7 +82,7 @@ class EgsVoc2012Segmentation(tfds.core.GeneratorBasedBuilder):
             folder = dl_manager._manual_dir
         if not folder.exists():  # no manual directory: try the official server
             try:
-                _check_reachable(URL)
+                availability.check_reachable(URL)
                 return dl_manager.download_and_extract(URL) / "VOCdevkit" / "VOC2012"
             except Exception as error:  # noqa: BLE001 - any failure means: go manual
                 raise FileNotFoundError(

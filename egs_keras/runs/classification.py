@@ -29,6 +29,12 @@ from egs_keras.training import strategies
 from egs_keras.training import training_runs
 
 
+def data_sets(config):
+    """[(TFDS builder, data_dir)] a run of `config` reads (`tasks.check_data`)."""
+    return [(image_datasets.get_dataset(config.data.name).tfds_name,
+             config.data.data_dir or None)]
+
+
 def edge_costs(config, measure, **kwargs):
     """{"normal", "reduce": `[num_edges, K]`} costs by `measure` of the operations at the
     shapes they have in `config`'s search network (see `search_costs.resolve_op_costs`)."""

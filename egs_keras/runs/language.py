@@ -73,6 +73,11 @@ def _model_arguments(section, seed):
                 output_dropout=section.output_dropout, seed=seed)
 
 
+def data_sets(config):
+    """[(TFDS builder, data_dir)] a run of `config` reads (`tasks.check_data`)."""
+    return [(config.data.name, config.data.data_dir or None)]
+
+
 def edge_costs(config, measure, **kwargs):
     """{"recurrent": `[num_edges, K]`} costs by `measure` of the operations of `config`'s
     recurrent search cell (see `search_costs.resolve_op_costs`)."""

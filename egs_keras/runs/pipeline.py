@@ -26,9 +26,14 @@ from egs_keras.training import records
 from egs_keras.training import strategies
 
 
-@records.owns_workdir
 def run_pipeline(config, workdir, strategy="default"):
     """Runs every stage for `config` in `workdir`; returns the summary dict."""
+    tasks.check_data(config)  # a missing data set is said before anything is written
+    return _run_stages(config, workdir, strategy)
+
+
+@records.owns_workdir
+def _run_stages(config, workdir, strategy="default"):
     workdir = records.prepare_workdir(workdir)
     summary_path = workdir / "summary.json"
     chief = strategies.is_chief(strategies.get_strategy(strategy))

@@ -28,6 +28,15 @@ from egs_keras.training import training_runs
 IGNORE_LABEL = segmentation_datasets.IGNORE_LABEL
 
 
+def data_sets(config):
+    """[(TFDS builder, data_dir)] a run of `config` reads (`tasks.check_data`): its
+    segmentation data, and its cell search's images unless it trains a given genotype."""
+    own = [(segmentation_datasets.get_dataset(config.data.name).tfds_name,
+            config.data.data_dir or None)]
+    return own if config.get("genotype") else own + classification.data_sets(
+        config.cell_search)
+
+
 def sizes(config):
     """(crop size, evaluation size) of a config: its own, else its data set's."""
     spec = segmentation_datasets.get_dataset(config.data.name)

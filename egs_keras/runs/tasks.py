@@ -1,9 +1,9 @@
 """The tasks a config can name (`config.task`) and the one place that dispatches on it.
 
-Each task is a module of `egs_keras.runs` with the same parts: `run_search`, `run_training`,
-`count_network`, `rebuild` (its model, to load a checkpoint into), `export`, and, for tuning,
-`OBJECTIVE`, `scoring_run` and `random_genotype`. Adding a task is one new module and one
-entry in `TASKS`.
+Each task is a module of `egs_keras.runs` with the same parts: `data_sets`, `run_search`,
+`run_training`, `count_network`, `rebuild` (its model, to load a checkpoint into), `export`,
+and, for tuning, `OBJECTIVE`, `scoring_run` and `random_genotype`. Adding a task is one new
+module and one entry in `TASKS`.
 
 >>> task_of(config).name                       # config.task = "rnn"    # doctest: +SKIP
 'rnn'
@@ -14,6 +14,7 @@ import dataclasses
 import types
 
 from egs_keras import _validation
+from egs_keras.data import availability
 from egs_keras.runs import classification
 from egs_keras.runs import language
 from egs_keras.runs import segmentation
@@ -49,12 +50,20 @@ def task_of(config):
     return TASKS[name]
 
 
+def check_data(config):
+    """Raises `availability.DataUnavailableError` at once if a data set a run of `config`
+    reads is neither prepared nor downloadable here (before anything is written)."""
+    for tfds_name, data_dir in task_of(config).data_sets(config):
+        availability.check_available(tfds_name, data_dir)
+
+
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) the search of `config`'s task in `workdir` and returns the derived
     genotype, also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`
     (a segmentation config searches its `cell_search`, a CNN search). `strategy`: a name of
     `strategies.STRATEGIES` or a `tf.distribute.Strategy`. (Each task's run holds the
     directory's lock, `records.owns_workdir`.)"""
+    check_data(config)
     return task_of(config).run_search(config, workdir, strategy)
 
 
@@ -64,6 +73,7 @@ def run_training(config, workdir, genotype, strategy="default"):
     it and returns its results with the trained "model" (the numbers also go to
     `<workdir>/results.json`): test accuracy for "cnn", perplexities for "rnn", mean IoU
     for "segmentation"."""
+    check_data(config)
     return task_of(config).run_training(config, workdir, genotype, strategy)
 
 

@@ -97,7 +97,7 @@ def test_two_workers_search_in_step_and_only_the_chief_writes(tmp_path):
     assert (search_dir / "latency.json").exists()
     # The other worker keeps only its own state there, under its own lock.
     assert sorted(p.name for p in (search_dir / "workertemp_worker_1").iterdir()) == [
-        ".lock", "checkpoints", "latency.json"]
+        ".latency.json.lock", ".lock", "checkpoints", "latency.json"]
 
 
 def test_a_worker_stopped_with_sigterm_saves_and_the_restarted_cluster_resumes(tmp_path):
