@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from egs_keras.data import availability
 from egs_keras.data import segmentation_datasets
 from egs_keras.data import shapes
 from egs_keras.data import voc
@@ -40,10 +41,12 @@ def test_voc_masks_keep_palette_indices_not_colours(tmp_path):
     assert set(np.unique(expected)) == {0, 1, 15, 255}  # person = 15, outline = 255
 
 
-def test_a_missing_voc_download_says_what_to_put_where(tmp_path):
+def test_a_missing_voc_download_says_what_to_put_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("EGS_KERAS_OFFLINE", "1")  # as on a machine without network
     manual = tmp_path / "downloads" / "manual"
     manual.mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match=rf"{manual}.*VOCtrainval_11-May-2012\.tar"):
+    with pytest.raises(availability.DataUnavailableError,
+                       match=rf"{manual}.*VOCtrainval_11-May-2012\.tar"):
         segmentation_datasets.load_examples("voc2012", "train", str(tmp_path))
     (manual / "VOCdevkit" / "VOC2012" / "JPEGImages").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="lacks ImageSets/Segmentation/train.txt"):
