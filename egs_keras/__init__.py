@@ -5,6 +5,7 @@
 """
 
 from egs_keras import layers
+from egs_keras import losses
 from egs_keras import metrics
 from egs_keras import models
 from egs_keras import ops

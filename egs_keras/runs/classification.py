@@ -12,6 +12,7 @@ derives the genotype again, a finished training only evaluates again.
 import keras
 import tensorflow as tf
 
+from egs_keras import losses
 from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
@@ -122,27 +123,6 @@ def run_search(config, workdir, strategy="default"):
                                      op_costs)
 
 
-@keras.saving.register_keras_serializable(package="egs_keras")
-class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
-    """Cross-entropy of integer labels against logits, with label smoothing ε: the target puts
-    1 − ε on the label and ε / K on every class (ImageNet training in DARTS uses ε = 0.1)."""
-
-    def __init__(self, num_classes, label_smoothing=0.0, name="smoothed_crossentropy",
-                 **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.num_classes = num_classes
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        labels = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), self.num_classes)
-        labels = labels * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
-        return keras.losses.categorical_crossentropy(labels, y_pred, from_logits=True)
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "label_smoothing": self.label_smoothing}
-
-
 def learning_rate_schedule(train, steps_per_epoch):
     """The learning rate of `config.train` over its epochs: "cosine" (DARTS' CIFAR-10
     evaluation: cosine to 0) or "poly" (lr · (1 − step / steps)^`learning_rate_power`)."""
@@ -166,7 +146,8 @@ def build_evaluation_model(config, genotype, steps_per_epoch):
         seed=config.seed)
     learning_rate = learning_rate_schedule(train, steps_per_epoch)
     if train.label_smoothing:
-        loss = SparseCategoricalCrossentropyWithSmoothing(spec.num_classes, train.label_smoothing)
+        loss = losses.SparseCategoricalCrossentropyWithSmoothing(spec.num_classes,
+                                                                 train.label_smoothing)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(

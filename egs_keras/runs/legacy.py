@@ -10,6 +10,7 @@ True
 
 import types
 
+from egs_keras import losses
 from egs_keras.runs import classification
 from egs_keras.runs import export
 from egs_keras.runs import language
@@ -32,7 +33,7 @@ _ALIASES = {
         "build_evaluation_model": classification.build_evaluation_model,
         "learning_rate_schedule": classification.learning_rate_schedule,
         "SparseCategoricalCrossentropyWithSmoothing":
-            classification.SparseCategoricalCrossentropyWithSmoothing},
+            losses.SparseCategoricalCrossentropyWithSmoothing},
     "export_run": {"TrainingRun": training_runs.TrainingRun,
                    "load_training_run": export.load_training_run,
                    "export_training_run": export.export_training_run},

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from egs_keras import losses
 from egs_keras import runs
-from egs_keras.runs import classification
 
 SAVED = pathlib.Path(__file__).parents[1] / "data" / "saved_before_runs_move"
 IMAGES = np.random.default_rng(0).uniform(0, 16, (4, 8, 8, 1)).astype("float32")
@@ -19,7 +19,7 @@ IMAGES = np.random.default_rng(0).uniform(0, 16, (4, 8, 8, 1)).astype("float32")
 
 def test_keras_files_load_with_their_custom_loss_and_architecture():
     evaluation = keras.models.load_model(SAVED / "evaluation.keras")
-    assert isinstance(evaluation.loss, classification.SparseCategoricalCrossentropyWithSmoothing)
+    assert isinstance(evaluation.loss, losses.SparseCategoricalCrossentropyWithSmoothing)
     assert evaluation.loss.label_smoothing == 0.1
     search = keras.models.load_model(SAVED / "search.keras")
     assert search.genotype().kind == "cnn" and search.arch_optimizer is not None
