@@ -57,18 +57,21 @@ PEERS = {"darts": "DARTS (first-order search step)",
 
 
 def parse_config(text):
-    """"sparse:4+mixed@2" → dict(execution, num_samples, search_mode, xla, mixed, replicas)."""
+    """"sparse:4+mixed@2" → dict(execution, num_samples, search_mode, xla, mixed, grappler,
+    replicas); "+grappler" runs that row with Grappler on under --no_grappler, so that both
+    settings compare side by side in one run."""
     text, _, replicas = text.partition("@")
     text, *flags = text.split("+")
     kind, _, samples = text.partition(":")
-    if kind not in KINDS or set(flags) - {"xla", "mixed"}:
+    if kind not in KINDS or set(flags) - {"xla", "mixed", "grappler"}:
         raise SystemExit(f"Unknown configuration {text!r}: expected dense, sparse:M, "
-                         "sparse_biased:M, bilevel:M or eval, optionally +xla and +mixed, "
-                         "@replicas.")
+                         "sparse_biased:M, bilevel:M or eval, optionally +xla, +mixed and "
+                         "+grappler, @replicas.")
     return {"execution": "sparse" if kind == "bilevel" else kind,
             "num_samples": int(samples or 7), "search_mode": "bilevel"
             if kind == "bilevel" else "joint", "xla": "xla" in flags,
-            "mixed": "mixed" in flags, "replicas": int(replicas or 1)}
+            "mixed": "mixed" in flags, "grappler": "grappler" in flags,
+            "replicas": int(replicas or 1)}
 
 
 def label(config, args):
@@ -83,6 +86,7 @@ def label(config, args):
         name += ", bilevel" if config["search_mode"] == "bilevel" else ", joint"
     name += " +XLA" if config["xla"] else ""
     name += " +mixed" if config["mixed"] else ""
+    name += ", Grappler on" if config["grappler"] else ""
     if config["replicas"] > 1:
         name += f", {config['replicas']} replicas"
     return name
@@ -102,7 +106,7 @@ def measure(args):
 
     strategies.use_cpu_replicas(config["replicas"])
     strategy = strategies.get_strategy("mirrored" if config["replicas"] > 1 else "default")
-    if args.no_grappler:
+    if args.no_grappler and not config["grappler"]:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     if config["mixed"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -242,7 +246,7 @@ def main():
     print(f"search network: {args.cells} cells, {args.filters} filters, "
           f"{args.size}x{args.size}, global batch {args.batch}; median of {args.steps} steps, "
           f"median of {args.processes} processes per row"
-          + ("; Grappler off" if args.no_grappler else "")
+          + ("; Grappler off unless a row says on" if args.no_grappler else "")
           + f"\nCPU: {cpu_model()}; commit {commit()}")
     print(f"| {'configuration':<44} | build s | trace s | first run s | to first step s "
           f"| s/step | peak GB |")
