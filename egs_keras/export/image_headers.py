@@ -28,12 +28,13 @@ def _byte_values(encoded):
     return tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.int64)
 
 
-def _little_endian(values, start, length):
-    return tf.add_n([values[start + i] * (256 ** i) for i in range(length)])
+def _little_endian(byte, start, length):
+    """The unsigned integer of `length` bytes from `start`; `byte(i)` reads byte i."""
+    return tf.add_n([byte(start + i) * (256 ** i) for i in range(length)])
 
 
-def _big_endian(values, start, length):
-    return tf.add_n([values[start + i] * (256 ** (length - 1 - i)) for i in range(length)])
+def _big_endian(byte, start, length):
+    return tf.add_n([byte(start + i) * (256 ** (length - 1 - i)) for i in range(length)])
 
 
 _SIDE_CAP = 2**30   # sides are capped before multiplying, so that no product overflows int64
@@ -45,12 +46,13 @@ def _area(width, height):
 
 
 def _png_pixels(values):
-    return _area(_big_endian(values, 16, 4), _big_endian(values, 20, 4))
+    return _area(_big_endian(values.__getitem__, 16, 4),
+                 _big_endian(values.__getitem__, 20, 4))
 
 
 def _bmp_pixels(values):
-    width = _little_endian(values, 18, 4)
-    height = _little_endian(values, 22, 4)
+    width = _little_endian(values.__getitem__, 18, 4)
+    height = _little_endian(values.__getitem__, 22, 4)
     height = tf.where(height >= 2**31, 2**32 - height, height)  # top-down BMPs: height < 0
     width = tf.where(width >= 2**31, 2**32 - width, width)
     return _area(width, height)
@@ -75,7 +77,7 @@ def _gif_pixels(values, max_steps):
             kind = at(position)
             is_image = tf.equal(kind, 0x2C)
             is_extension = tf.equal(kind, 0x21)
-            frame = (_little_endian_at(at, position + 5) * _little_endian_at(at, position + 7))
+            frame = _little_endian(at, position + 5, 2) * _little_endian(at, position + 7, 2)
             image_end = position + 10 + table(at(position + 9)) + 1
             new_position = tf.where(is_image, image_end,
                                     tf.where(is_extension, position + 2, position))
@@ -99,10 +101,6 @@ def _gif_pixels(values, max_steps):
         step, (start, tf.constant(False), tf.constant(0, tf.int64), tf.constant(0, tf.int64),
                tf.constant(False)))
     return tf.where(steps >= max_steps, tf.constant(_PIXEL_CAP, tf.int64), pixels)
-
-
-def _little_endian_at(at, position):
-    return at(position) + 256 * at(position + 1)
 
 
 def declared_pixels(encoded, max_gif_blocks=50_000):

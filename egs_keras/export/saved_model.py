@@ -42,13 +42,18 @@ IMAGE_FORMATS = "JPEG, PNG, GIF or BMP"
 MAX_VERSION = 2**63 - 1  # TF Serving parses version directories as int64
 
 
-def next_version(export_base):
-    """1 + the largest integer version directory under `export_base` (1 if there is none;
-    directories beyond int64, which TF Serving ignores, do not count)."""
+def versions(export_base):
+    """The integer version directories under `export_base`, newest first (directories beyond
+    int64, which TF Serving ignores, do not count)."""
     base = pathlib.Path(export_base)
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] \
+    found = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] \
         if base.is_dir() else []
-    return max([v for v in versions if v < MAX_VERSION], default=0) + 1
+    return sorted((v for v in found if v <= MAX_VERSION), reverse=True)
+
+
+def next_version(export_base):
+    """1 + the largest integer version directory under `export_base` (1 if there is none)."""
+    return max(versions(export_base), default=0) + 1
 
 
 def check_version(version):
@@ -246,24 +251,30 @@ SOURCE_FILE = "export_source.json"  # in assets.extra/: which checkpoint a versi
 _TEMPORARY = re.compile(r"^\.tmp-\d+-[0-9a-f]{32}$")
 
 
+_SOURCE_MAX_BYTES = 4096  # a source record is ~100 bytes: a larger file is not ours
+
+
 def checkpoint_source(prefix):
     """{"checkpoint": name, "index_sha256": ...} of the checkpoint `prefix`: its `.index` file
     holds every tensor's checksum, so equal digests mean equal weights."""
     prefix = pathlib.Path(prefix)
-    digest = hashlib.sha256(pathlib.Path(f"{prefix}.index").read_bytes()).hexdigest()
-    return {"checkpoint": prefix.name, "index_sha256": digest}
+    digest = hashlib.sha256()
+    with open(f"{prefix}.index", "rb") as index:
+        for chunk in iter(lambda: index.read(1 << 20), b""):  # streamed: any size
+            digest.update(chunk)
+    return {"checkpoint": prefix.name, "index_sha256": digest.hexdigest()}
 
 
 def find_version_of(export_base, source):
     """The version directory under `export_base` whose `assets.extra/export_source.json`
     equals `source` (the newest, if several), or None."""
     base = pathlib.Path(export_base)
-    versions = sorted((int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()
-                       and int(p.name) <= MAX_VERSION), reverse=True) if base.is_dir() else []
-    for version in versions:
+    for version in versions(base):
         record = base / str(version) / "assets.extra" / SOURCE_FILE
         try:
-            if record.is_file() and json.loads(record.read_text(encoding="utf-8")) == source:
+            if (record.is_file() and not record.is_symlink()
+                    and record.stat().st_size <= _SOURCE_MAX_BYTES
+                    and json.loads(record.read_text(encoding="utf-8")) == source):
                 return base / str(version)
         except (OSError, ValueError):
             continue  # unreadable: not a match

@@ -50,8 +50,8 @@ def test_the_trainers_refuse_an_empty_workdir_before_writing(tmp_path):
         [sys.executable, "-m", "trainers.search", f"--config={ROOT / 'configs' / 'smoke.py'}",
          "--workdir="], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
-    assert "Received --workdir=''" in result.stderr and "e.g. --workdir=runs/demo" in \
-        result.stderr
+    assert "`--workdir`, expected a path, got ''" in result.stderr
+    assert "e.g. --workdir=runs/demo" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
