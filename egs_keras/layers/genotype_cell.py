@@ -1,5 +1,8 @@
 """`GenotypeCell`: a fixed cell built from a searched genotype, for evaluation networks."""
 
+import functools
+import operator
+
 import keras
 import tensorflow as tf
 
@@ -99,7 +102,10 @@ class GenotypeCell(keras.layers.Layer):
                 if training and drop_rate is not None and not isinstance(op, operations.Identity):
                     y = drop_path(y, drop_rate, self.seed_generator)
                 terms.append(y)
-            states.append(tf.add_n(terms) if terms else self._zeros(states[0]))
+            # Pairwise adds, not tf.add_n: LiteRT has no integer ADD_N (an int8 file would
+            # leave the sum in float between a dequantize and a quantize).
+            states.append(functools.reduce(operator.add, terms) if terms
+                          else self._zeros(states[0]))
         return tf.concat([states[c] for c in self.concat], axis=-1)
 
     def _zeros(self, state):

@@ -477,13 +477,14 @@ class Pooling(_Operation):
     def call(self, inputs, training=None, kernels=None, output_scale=None):
         del kernels  # none
         # Windows centred on the input pixels at multiples of the stride (as DARTS' padding
-        # 1); padding never counts: max pools pad with the lowest value, average pools
-        # divide by the window's valid pixels (count_include_pad=False).
+        # 1); padding never counts: average pools divide by the window's valid pixels
+        # (count_include_pad=False), and max pools pad by mirroring the border pixel, which
+        # every window reaching the padding also holds: the max of -inf padding, in values
+        # an int8 LiteRT file can represent (a dtype.min pad would stretch its scale to 1e36).
         if self.pool_type == "max" and self.stride == 1:
             x = tf.nn.max_pool2d(inputs, 3, 1, "SAME")
         elif self.pool_type == "max":  # (XLA has no explicit padding for pools: pad first)
-            padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]],
-                            constant_values=inputs.dtype.min)
+            padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
             x = tf.nn.max_pool2d(padded, 3, 2, "VALID")
         else:
             x = tf.nn.avg_pool2d(inputs, 3, 1, "SAME")
