@@ -1,0 +1,197 @@
+"""LiteRT export: the demo's own trained network (tests/data/demo_network) converted three ways
+and run in LiteRT's interpreter on the demo's 297 test digits, and every other kind of network
+the package trains or derives, converted and compared with Keras."""
+
+import hashlib
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from egs_keras import search_space
+from egs_keras.data import image_datasets
+from egs_keras.export import deployment
+from egs_keras.export import export_classifier
+from egs_keras.export import litert
+from egs_keras.layers import EGSChoice
+from egs_keras.models import EvaluationNetwork
+from egs_keras.models import SearchModel
+from egs_keras.models.segmentation_network import SegmentationNetwork
+
+DEMO_NETWORK = pathlib.Path(__file__).parents[1] / "data" / "demo_network"
+FLOAT_TOLERANCE = 1e-4  # the issue's bound on float32 logits against Keras
+
+
+def _digits(split, data_dir):
+    spec = image_datasets.get_dataset("egs_digits")
+    examples = image_datasets.load_examples("egs_digits", split, data_dir)
+    images, labels = next(iter(image_datasets.evaluation_batches(examples, spec, 16, 5000)))
+    return images.numpy(), labels.numpy()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo's trained network, its test digits, Keras' logits and the three files."""
+    genotype = search_space.Genotype.load(DEMO_NETWORK / "genotype.json")
+    model = EvaluationNetwork(genotype, num_classes=10, input_shape=(16, 16, 1), filters=12,
+                              num_cells=3, auxiliary_weight=0.0)
+    model.load_weights(DEMO_NETWORK / "evaluation.weights.h5")
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    train_images, _ = _digits("train", data_dir)
+    images, labels = _digits("test", data_dir)
+    representative = litert.representative_inputs(train_images, "images")
+    # As egs-export lays them out: LiteRT files inside the SavedModel's version directory.
+    version = export_classifier(model, tmp_path_factory.mktemp("export"), "egs_digits",
+                                warmup=False)
+    paths = litert.export_litert(litert.classifier_signature(model), version / "litert",
+                                 representative=representative)
+    return {"model": model, "images": images, "labels": labels, "paths": paths,
+            "keras": model.predict(images, batch_size=128, verbose=0)}
+
+
+def _top1(logits):
+    return np.argmax(logits, axis=-1)
+
+
+def test_the_demo_network_is_accurate_so_agreement_means_something(demo):
+    assert len(demo["labels"]) == 297
+    assert np.mean(_top1(demo["keras"]) == demo["labels"]) > 0.95
+
+
+def test_float32_matches_keras(demo):
+    outputs = litert.LiteRTModel(demo["paths"]["float32"])(images=demo["images"])
+    np.testing.assert_allclose(outputs["logits"], demo["keras"], atol=FLOAT_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(outputs["probabilities"],
+                               tf.nn.softmax(demo["keras"]).numpy(), atol=FLOAT_TOLERANCE)
+
+
+@pytest.mark.parametrize("quantization", ["int8", "dynamic_range"])
+def test_quantized_files_agree_on_99_percent_and_lose_at_most_a_point(demo, quantization):
+    logits = litert.LiteRTModel(demo["paths"][quantization])(images=demo["images"])["logits"]
+    assert np.mean(_top1(logits) == _top1(demo["keras"])) >= 0.99
+    keras_accuracy = np.mean(_top1(demo["keras"]) == demo["labels"])
+    assert np.mean(_top1(logits) == demo["labels"]) >= keras_accuracy - 0.01
+
+
+def test_int8_is_integer_inside_and_smaller(demo):
+    interpreter = litert.interpreter_class()(model_path=str(demo["paths"]["int8"]))
+    kinds = {d["op_name"] for d in interpreter._get_ops_details()}
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    float_ops = [d["op_name"] for d in interpreter._get_ops_details()
+                 if d["op_name"] not in ("QUANTIZE", "DEQUANTIZE")
+                 and any(tensors[i]["dtype"] == np.float32 for i in d["inputs"] if i >= 0)]
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "ADD", "MEAN"} <= kinds
+    # Convolutions, pools, sums and the classifier run on int8; only the four-way SPLITs
+    # that take stride-2 sub-grids (operations._subgrids, of which some go unused) stay float.
+    assert set(float_ops) <= {"SPLIT"}
+    sizes = {q: p.stat().st_size for q, p in demo["paths"].items()}
+    assert sizes["int8"] < sizes["float32"] / 1.5 and sizes["dynamic_range"] < sizes["float32"]
+
+
+def test_the_details_file_describes_each_file(demo):
+    directory = demo["paths"]["float32"].parent
+    details = json.loads((directory / litert.DETAILS_FILE).read_text())
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "litert.json", "model_dynamic_range.tflite", "model_float32.tflite", "model_int8.tflite"]
+    assert details["representative_samples"] == litert.REPRESENTATIVE_SAMPLES
+    for quantization, path in demo["paths"].items():
+        entry = details["files"][quantization]
+        assert entry["file"] == path.name and entry["bytes"] == path.stat().st_size
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert entry["inputs"]["images"]["shape"] == [-1, 16, 16, 1]
+        assert entry["outputs"]["logits"]["shape"] == [-1, 10]
+        assert entry["inputs"]["images"]["dtype"] == "float32"
+    with pytest.raises(FileExistsError, match="exists already"):
+        litert.write_files({"float32": b""}, directory)
+
+
+def test_runtimes_are_compared_on_one_example_each(demo):
+    version = demo["paths"]["float32"].parents[1]
+    table = deployment.compare_runtimes(version, num_threads=1, repeats=3)
+    assert list(table) == ["saved_model", "litert_float32", "litert_dynamic_range",
+                           "litert_int8"]
+    assert table["litert_int8"]["bytes"] == demo["paths"]["int8"].stat().st_size
+    saved = sum(p.stat().st_size for p in version.rglob("*")
+                if p.is_file() and "litert" not in p.relative_to(version).parts)
+    assert table["saved_model"]["bytes"] == saved
+    assert all(row["milliseconds"] > 0 for row in table.values())
+
+
+def test_any_batch_size_runs(demo):
+    runner = litert.LiteRTModel(demo["paths"]["int8"], num_threads=2)
+    for count in (1, 5, 2):
+        assert runner(images=demo["images"][:count])["logits"].shape == (count, 10)
+
+
+def test_bad_arguments_are_named_before_converting(demo, tmp_path):
+    signature = litert.classifier_signature(demo["model"])
+    with pytest.raises(ValueError, match="representative inputs for int8"):
+        litert.convert(signature, "int8")
+    with pytest.raises(ValueError, match="float32, dynamic_range, int8"):
+        litert.export_litert(signature, tmp_path / "x", quantizations=["float16"])
+    assert not (tmp_path / "x").exists()
+
+
+class _Erfinv(keras.layers.Layer):
+    def call(self, x):
+        return tf.math.erfinv(x)
+
+
+def test_an_operation_litert_cannot_run_is_named_with_its_layer(tmp_path):
+    inputs = keras.Input((4, 4, 1))
+    features = keras.layers.Flatten()(_Erfinv(name="unusual")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(features), name="odd")
+    with pytest.raises(ValueError, match=r"'odd'.*Erfinv \(in [^)]*unusual[^)]*\)") as error:
+        litert.export_litert(litert.classifier_signature(model), tmp_path / "litert",
+                             quantizations=["float32"])
+    assert "saved_model" in str(error.value)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def _float32_outputs(signature, inputs):
+    expected = {k: v.numpy() for k, v in signature.serve(**inputs).items()}
+    return expected, litert.LiteRTModel(litert.convert(signature))(**inputs)
+
+
+def test_a_network_derived_from_a_search_model_converts():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = EGSChoice([keras.layers.Conv2D(4, k, padding="same", name=f"conv{k}")
+                   for k in (1, 3)], name="kernel")(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    derived = SearchModel(inputs, outputs).derive()
+    images = np.random.default_rng(0).normal(size=(3, 8, 8, 1)).astype(np.float32)
+    expected, got = _float32_outputs(litert.classifier_signature(derived), {"images": images})
+    np.testing.assert_allclose(got["logits"], expected["logits"], atol=FLOAT_TOLERANCE, rtol=0)
+
+
+def test_a_segmentation_network_converts_at_a_fixed_size():
+    model = SegmentationNetwork(search_space.published_genotype("darts_v2"), num_classes=4,
+                                filters=4, num_cells=3, output_stride=8, aspp_filters=8,
+                                decoder_filters=8, low_level_filters=4)
+    images = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    expected, got = _float32_outputs(litert.segmenter_signature(model, 16), {"images": images})
+    assert got["logits"].shape == (2, 16, 16, 4)
+    np.testing.assert_allclose(got["logits"], expected["logits"], atol=FLOAT_TOLERANCE, rtol=0)
+    with pytest.raises(ValueError, match="multiple of the network's output stride 8"):
+        litert.segmenter_signature(model, 20)
+
+
+def test_a_recurrent_language_model_converts_unrolled():
+    from configs import rnn_demo
+    from egs_keras.runs import language
+
+    config = rnn_demo.get_config()
+    config.train.units = 8
+    model = language.build_language_model(config, search_space.published_genotype(
+        "darts_rnn_v2"), vocab_size=20)
+    rng = np.random.default_rng(2)
+    inputs = {"token_ids": rng.integers(0, 20, size=(2, 5)).astype(np.int32),
+              "state": rng.normal(size=(2, sum(model.state_sizes))).astype(np.float32)}
+    expected, got = _float32_outputs(litert.language_model_signature(model, 5), inputs)
+    for name in ("logits", "state", "next_token_probabilities"):
+        np.testing.assert_allclose(got[name], expected[name], atol=FLOAT_TOLERANCE, rtol=0)
+    assert model.rnn.unroll is False  # the signature unrolls only while it traces
