@@ -39,6 +39,9 @@ setuptools.setup(
         "matplotlib>=3.7",  # cell pictures and α heat-maps when Graphviz is missing
     ],
     extras_require={
+        # LiteRT's interpreter, to run and time exported .tflite files (the converter is
+        # TensorFlow's): `config.export.formats = "saved_model,litert"`, egs-export --format.
+        "litert": ["ai-edge-litert>=2.0"],
         "test": [
             "pytest>=8",
             "pytest-xdist>=3.5",  # make test runs the suite on two workers

@@ -1,12 +1,16 @@
-"""egs-export: writes a trained network as a SavedModel in TF Serving's layout.
+"""egs-export: writes a trained network as a SavedModel in TF Serving's layout, and LiteRT
+files inside it with --format=litert.
 
     egs-export --workdir=runs/train [--export_base=models/egs] [--version=3]
     egs-export --workdir=runs/train --checkpoint=runs/train/checkpoints/ckpt-5
+    egs-export --workdir=runs/train --format=litert [--litert_quantizations=float32,int8]
 """
 
 from absl import flags
 
 from egs_keras import runs
+from egs_keras.export import formats
+from egs_keras.export import litert
 from trainers import startup
 
 WORKDIR = flags.DEFINE_string(
@@ -24,11 +28,22 @@ CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None,
     "A checkpoint prefix to export instead of the newest one, e.g. <workdir>/checkpoints/ckpt-5.")
 
+FORMAT = flags.DEFINE_multi_enum(
+    "format", ["saved_model"], list(formats.FORMATS),
+    "What to write: saved_model (always; TF Serving reads the version directory) and litert "
+    "(.tflite files and litert.json in <version>/litert/; a version exported before without "
+    "them gets them). Repeat the flag or give one: --format=litert.")
+LITERT_QUANTIZATIONS = flags.DEFINE_list(
+    "litert_quantizations", list(litert.QUANTIZATIONS),
+    "The LiteRT files to write, of float32, dynamic_range (int8 weights) and int8 (full "
+    "integer, calibrated on the run's training data).")
+
 
 def main(argv):
     startup.begin(argv)
     path = runs.export_training_run(WORKDIR.value, EXPORT_BASE.value, VERSION.value,
-                                          CHECKPOINT.value)
+                                    CHECKPOINT.value, ["saved_model", *FORMAT.value],
+                                    LITERT_QUANTIZATIONS.value)
     print(path)
 
 

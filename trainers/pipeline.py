@@ -25,8 +25,21 @@ def main(argv):
                                     STRATEGY.value)
     summary.pop("genotype")
     print(json.dumps(summary, indent=2))
+    if "runtimes" in summary:
+        print(runtimes_table(summary["runtimes"]))
     print(f"Work directory: {WORKDIR.value} (genotype: search/genotype.json, pictures: "
           "search/cells/, SavedModel: export/)")
+
+
+def runtimes_table(runtimes):
+    """The exported files' sizes and single-example latencies as a small text table."""
+    names = {"saved_model": "SavedModel, TensorFlow"}
+    lines = ["Exported network, one example at a time on this machine:",
+             f"  {'file and runtime':<30}{'size':>12}{'latency':>12}"]
+    for key, row in runtimes.items():
+        name = names.get(key, key.replace("litert_", "LiteRT, ") + " .tflite")
+        lines.append(f"  {name:<30}{row['bytes'] / 1e3:>9.1f} kB{row['milliseconds']:>9.2f} ms")
+    return "\n".join(lines)
 
 
 def run_main():

@@ -16,6 +16,7 @@ from egs_keras import losses
 from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
+from egs_keras.export import litert
 from egs_keras.export import saved_model
 from egs_keras.models import complexity
 from egs_keras.models import operation_costs
@@ -220,6 +221,19 @@ def export(run, base, version, extra_files):
     """Writes the SavedModel of a loaded `TrainingRun` (`saved_model.export_classifier`)."""
     return saved_model.export_classifier(run.model, base, run.config.data.name, version,
                                          extra_files=extra_files)
+
+
+def litert_signature(run):
+    """(the LiteRT `Signature` of a loaded `TrainingRun`, its int8 calibration inputs: the
+    first training images as evaluation prepares them)."""
+    train_split = image_datasets.get_dataset(run.config.data.name).train_split
+    spec, image_size, (examples,) = image_datasets.load_config_splits(run.config.data,
+                                                                      train_split)
+    images = next(iter(image_datasets.evaluation_batches(
+        examples.take(litert.REPRESENTATIVE_SAMPLES), spec, image_size,
+        litert.REPRESENTATIVE_SAMPLES)))[0]
+    return (litert.classifier_signature(run.model),
+            litert.representative_inputs(images.numpy(), "images"))
 
 
 OBJECTIVE = ("val_accuracy", "max")

@@ -1,9 +1,11 @@
-"""Export of a finished (or interrupted) training run as a SavedModel: rebuilds the network
-from the run's `config.json` and `genotype.json` (and `vocabulary.txt` for a language model),
-loads its checkpoint (with NT-ASGD's averaged weights, if averaging had started) and writes
-`<export_base>/<version>/` as the run's task serves it. `egs-export` and `egs-pipeline` call it.
+"""Export of a finished (or interrupted) training run as a SavedModel, and with it LiteRT
+files: rebuilds the network from the run's `config.json` and `genotype.json` (and
+`vocabulary.txt` for a language model), loads its checkpoint (with NT-ASGD's averaged weights,
+if averaging had started) and writes `<export_base>/<version>/` as the run's task serves it,
+with `litert/` inside when asked (`export.litert`). `egs-export` and `egs-pipeline` call it.
 
 >>> export_training_run("runs/demo/train", "runs/demo/export")   # doctest: +SKIP
+>>> export_training_run("runs/demo/train", formats=["saved_model", "litert"])  # doctest: +SKIP
 """
 
 import json
@@ -11,6 +13,8 @@ import os
 import pathlib
 
 from egs_keras import _validation
+from egs_keras.export import formats as export_formats
+from egs_keras.export import litert
 from egs_keras.export import saved_model
 from egs_keras.runs import tasks
 from egs_keras.training import directory_lock
@@ -23,9 +27,15 @@ def load_training_run(train_dir, checkpoint=None):
     return training_runs.load_training_run(train_dir, tasks.rebuild, checkpoint)
 
 
-def export_training_run(train_dir, export_base=None, version=None, checkpoint=None):
+def export_training_run(train_dir, export_base=None, version=None, checkpoint=None,
+                        formats=("saved_model",), quantizations=litert.QUANTIZATIONS):
     """Exports the run in `train_dir` (default base: `<train_dir>/../export`); `checkpoint`
     selects a checkpoint prefix instead of the newest one. Returns the version directory.
+
+    With "litert" in `formats`, the version directory also gets `litert/`: a `.tflite` file
+    per quantization in `quantizations` (`export.litert`; int8 calibrated on the run's own
+    training data) and `litert.json`. The files are converted before anything is written, so
+    an operation LiteRT cannot run fails the export with its name and leaves nothing.
 
     Without a `version`, a checkpoint already exported into the base (by the digest of its
     `.index` file, recorded in `assets.extra/export_source.json`) is not exported again: its
@@ -37,6 +47,10 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
             else pathlib.Path(export_base))
     if version is not None:
         saved_model.check_version(version)
+    formats = export_formats.check_formats(formats)
+    quantizations = litert.check_quantizations(quantizations)
+    if "litert" in formats:
+        litert.interpreter_class()  # (its ImportError says how to install it)
     created = _check_export_base(base)
     try:
         with directory_lock.claim(base):  # two exports into one base would race for a version
@@ -47,12 +61,20 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
             run = load_training_run(train_dir, checkpoint)
             source = saved_model.checkpoint_source(run.checkpoint)
             existing = saved_model.find_version_of(base, source) if version is None else None
-            if existing is not None:  # e.g. a pipeline rerun that lost its summary
-                return existing
-            extra_files = {"genotype.json": run.genotype.to_json() + "\n",
-                           "config.json": run.config_text,
-                           saved_model.SOURCE_FILE: json.dumps(source, indent=2) + "\n"}
-            return tasks.export(run, base, version, extra_files)
+            lite = None
+            if "litert" in formats and (existing is None or not (
+                    existing / export_formats.LITERT_DIRECTORY).exists()):
+                signature, representative = tasks.litert_signature(run)
+                lite = litert.convert_all(signature, quantizations, representative)
+            if existing is None:
+                extra_files = {"genotype.json": run.genotype.to_json() + "\n",
+                               "config.json": run.config_text,
+                               saved_model.SOURCE_FILE: json.dumps(source, indent=2) + "\n"}
+                existing = tasks.export(run, base, version, extra_files)
+            if lite is not None:  # (a version exported before without LiteRT gets it now)
+                litert.write_files(lite, existing / export_formats.LITERT_DIRECTORY,
+                                   representative)
+            return existing
     except BaseException:
         if created:  # a failed export leaves nothing behind: not even the base and its lock
             _remove_created(base, created)

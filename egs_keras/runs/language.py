@@ -19,6 +19,7 @@ from egs_keras import search_space
 from egs_keras.data import language_modeling
 from egs_keras.data import text_corpora
 from egs_keras.export import language_model
+from egs_keras.export import litert
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.layers.genotype_rnn_cell import GenotypeRNNCell
 from egs_keras.metrics import Perplexity
@@ -223,6 +224,24 @@ def export(run, base, version, extra_files):
     """Writes the SavedModel of a loaded `TrainingRun` (`language_model.export_language_model`)."""
     return language_model.export_language_model(run.model, base, version, run.vocabulary,
                                                 extra_files)
+
+
+def litert_signature(run):
+    """(the LiteRT `Signature` of a loaded `TrainingRun`, unrolled over `config.train.bptt`
+    tokens; its int8 calibration inputs: consecutive windows of the training text, each with
+    the state the model carried into it)."""
+    steps = run.config.train.bptt
+    lines = text_corpora.load_lines(run.config.data.name, run.config.data.data_dir or None)
+    stream = np.asarray(run.vocabulary.encode(lines["train"]), np.int32)
+    count = min(litert.REPRESENTATIVE_SAMPLES, len(stream) // steps)
+    windows = stream[:count * steps].reshape(count, 1, steps)
+    forward = tf.function(lambda tokens, states: run.model.forward(tokens, states))
+    states = [tf.zeros([1, size]) for size in run.model.state_sizes]
+    inputs = []
+    for window in windows:
+        inputs.append({"token_ids": window, "state": tf.concat(states, -1).numpy()})
+        states = forward(window, states)[1]
+    return litert.language_model_signature(run.model, steps), inputs
 
 
 OBJECTIVE = ("val_perplexity", "min")

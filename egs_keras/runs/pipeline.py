@@ -10,8 +10,10 @@ Layout::
     <workdir>/config.json     the resolved config
     <workdir>/search/         the search run (history, logs, checkpoints, genotype.json, cells/)
     <workdir>/train/          the evaluation run (history, logs, checkpoints, results.json)
-    <workdir>/export/<n>/     the SavedModel, ready for TF Serving
-    <workdir>/summary.json    genotype, test accuracy, size, export path
+    <workdir>/export/<n>/     the SavedModel, ready for TF Serving (with `config.export.formats`
+                              "saved_model,litert": litert/, the .tflite files)
+    <workdir>/summary.json    genotype, test accuracy, size, export path (and the exported
+                              files' sizes and single-example latencies, with LiteRT)
 
 Every stage resumes: the same command after an interruption continues where it stopped.
 """
@@ -20,8 +22,12 @@ import pathlib
 
 from egs_keras import record_files
 from egs_keras import search_space
+from egs_keras.export import deployment
+from egs_keras.export import formats as export_formats
+from egs_keras.export import litert
 from egs_keras.runs import export
 from egs_keras.runs import tasks
+from egs_keras.training import config as run_config
 from egs_keras.training import records
 from egs_keras.training import strategies
 
@@ -29,6 +35,9 @@ from egs_keras.training import strategies
 def run_pipeline(config, workdir, strategy="default"):
     """Runs every stage for `config` in `workdir`; returns the summary dict."""
     tasks.check_data(config)  # a missing data set is said before anything is written
+    settings = config.get("export") or run_config.export_section()
+    if "litert" in export_formats.check_formats(settings.formats):
+        litert.interpreter_class()  # not installed: said now, not after the training
     return _run_stages(config, workdir, strategy)
 
 
@@ -38,6 +47,8 @@ def _run_stages(config, workdir, strategy="default"):
     summary_path = workdir / "summary.json"
     chief = strategies.is_chief(strategies.get_strategy(strategy))
     records.write_config(config, workdir, write=chief)
+    settings = config.get("export") or run_config.export_section()
+    formats = export_formats.check_formats(settings.formats)
     if summary_path.exists():  # finished before: nothing left to do
         try:
             summary = record_files.read_json(summary_path, "the pipeline's summary")
@@ -45,7 +56,8 @@ def _run_stages(config, workdir, strategy="default"):
             print(f"Warning: {error} Writing it again from the stages' records.")
             summary = {}
         finished = summary.get("epochs") == config.train.epochs  # else: more were asked
-        if finished and "export" in summary and pathlib.Path(summary["export"]).exists():
+        if (finished and "export" in summary and pathlib.Path(summary["export"]).exists()
+                and ("runtimes" in summary or "litert" not in formats)):
             return summary
     if config.get("genotype"):
         genotype = search_space.load_genotype(config.genotype)  # given: no search
@@ -55,7 +67,11 @@ def _run_stages(config, workdir, strategy="default"):
     results.pop("model")
     summary = {**results, "genotype": genotype.to_dict()}
     if chief:  # (under multi_worker the other workers only train)
-        export_path = export.export_training_run(workdir / "train", workdir / "export")
+        export_path = export.export_training_run(
+            workdir / "train", workdir / "export", formats=formats,
+            quantizations=settings.litert_quantizations)
         summary["export"] = str(export_path)
+        if "litert" in formats:
+            summary["runtimes"] = deployment.compare_runtimes(export_path)
         record_files.write_json(summary_path, summary)
     return summary

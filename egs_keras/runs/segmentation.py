@@ -17,6 +17,7 @@ from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
 from egs_keras.data import segmentation_datasets
+from egs_keras.export import litert
 from egs_keras.export import segmentation
 from egs_keras.models import complexity
 from egs_keras.models.segmentation_network import SegmentationNetwork
@@ -172,6 +173,20 @@ def rebuild(config, genotype, train_dir):
     """(model, state callbacks, extras) of a training run, to load its checkpoint into."""
     del train_dir
     return build_segmentation_model(config, genotype, steps_per_epoch=1), [], {}
+
+
+def litert_signature(run):
+    """(the LiteRT `Signature` of a loaded `TrainingRun` at the evaluation size, its int8
+    calibration inputs: the first training images as evaluation pads them)."""
+    spec = segmentation_datasets.get_dataset(run.config.data.name)
+    eval_size = sizes(run.config)[1]
+    examples = segmentation_datasets.load_examples(run.config.data.name, spec.train_split,
+                                                   run.config.data.data_dir or None)
+    images = next(iter(segmentation_datasets.evaluation_batches(
+        examples.take(litert.REPRESENTATIVE_SAMPLES), spec, eval_size,
+        litert.REPRESENTATIVE_SAMPLES)))[0]
+    return (litert.segmenter_signature(run.model, eval_size),
+            litert.representative_inputs(images.numpy(), "images"))
 
 
 def export(run, base, version, extra_files):

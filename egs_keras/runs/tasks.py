@@ -2,8 +2,8 @@
 
 Each task is a module of `egs_keras.runs` with the same parts: `data_sets`, `run_search`,
 `run_training`, `count_network`, `rebuild` (its model, to load a checkpoint into), `export`,
-and, for tuning, `OBJECTIVE`, `scoring_run` and `random_genotype`. Adding a task is one new
-module and one entry in `TASKS`.
+`litert_signature` and, for tuning, `OBJECTIVE`, `scoring_run` and `random_genotype`. Adding a
+task is one new module and one entry in `TASKS`.
 
 >>> task_of(config).name                       # config.task = "rnn"    # doctest: +SKIP
 'rnn'
@@ -92,6 +92,12 @@ def rebuild(config, genotype, train_dir):
 def export(run, base, version, extra_files):
     """Writes the SavedModel of a loaded `TrainingRun` as its task serves it."""
     return task_of(run.config).export(run, base, version, extra_files)
+
+
+def litert_signature(run):
+    """(LiteRT `Signature`, int8 calibration inputs from the training data) of a loaded
+    `TrainingRun` (`export.litert`)."""
+    return task_of(run.config).litert_signature(run)
 
 
 def tunable_task_of(config):

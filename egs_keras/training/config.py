@@ -16,6 +16,8 @@ from egs_keras import _validation
 from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
+from egs_keras.export import formats
+from egs_keras.export import litert
 from egs_keras.layers import gating
 from egs_keras.models import operation_costs
 from egs_keras.models.architecture_search import SEARCH_MODES
@@ -23,6 +25,14 @@ from egs_keras.models.evaluation_network import STEMS
 
 TASKS = ("cnn", "rnn", "segmentation")
 LEARNING_RATE_SCHEDULES = ("cosine", "poly")
+
+
+def export_section():
+    """What `egs-pipeline` exports after training (`runs.export.export_training_run`)."""
+    export = ml_collections.ConfigDict()
+    export.formats = "saved_model"        # "saved_model,litert": also .tflite files (LiteRT)
+    export.litert_quantizations = ",".join(litert.QUANTIZATIONS)  # float32, dynamic_range, int8
+    return export
 
 
 MIN_IMAGE_SIZE = 8  # two reduction cells leave 2×2 maps; the smallest size the tests run
@@ -110,6 +120,7 @@ def default_config():
     config.train.label_smoothing = 0.0
     config.train.graph_optimizer = True           # Grappler on, as TensorFlow defaults
     config.train.jit_compile = False              # XLA (TPUs: True)
+    config.export = export_section()
     return config
 
 
@@ -178,6 +189,7 @@ def default_rnn_config():
     config.train.cell_input_dropout = 0.75
     config.train.input_dropout = 0.2
     config.train.embedding_dropout = 0.1
+    config.export = export_section()
     return config
 
 
@@ -221,6 +233,7 @@ def default_segmentation_config():
     config.train.backbone_run = ""
     config.train.graph_optimizer = True
     config.train.jit_compile = False      # XLA (TPUs: True)
+    config.export = export_section()
     return config
 
 
@@ -231,6 +244,7 @@ def validate_config(config):
     if task not in TASKS:
         raise _validation.invalid("config.task", f"one of {list(TASKS)}", task)
     _validation.check_seed("config.seed", config.get("seed", 0))
+    _check_export(config.get("export"))
     if task == "rnn":
         return _validate_rnn_config(config)
     if task == "segmentation":
@@ -278,6 +292,18 @@ def validate_config(config):
     _validation.check_non_negative_float("config.train.auxiliary_weight",
                                          train.get("auxiliary_weight", 0.0))
     return config
+
+
+def _check_export(export):
+    if export is None:  # (a config saved before the section existed: SavedModel only)
+        return
+    formats.check_formats(export.formats, "config.export.formats")
+    try:
+        litert.check_quantizations(export.litert_quantizations)
+    except ValueError:
+        raise _validation.invalid("config.export.litert_quantizations",
+                                  f"a comma-separated list of {', '.join(litert.QUANTIZATIONS)}",
+                                  export.litert_quantizations) from None
 
 
 def prior_and_probes(search):

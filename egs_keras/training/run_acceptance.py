@@ -3,8 +3,9 @@
 A directory keeps the config (and, for a training run, the genotype) its run started with.
 Started again, the run compares what it was given with that record:
 
-* fields that only say how long or how fast to run (`MAY_CHANGE`: epochs, Grappler, the
-  data directory, the evaluation batch size) may change: the change is appended to
+* fields that only say how long or how fast to run, or what to export afterwards
+  (`MAY_CHANGE`: epochs, Grappler, the data directory, the evaluation batch size, the export
+  section) may change: the change is appended to
   `config_changes.json` with the epoch from which it applies, and `config.json` then holds
   the new value;
 * any other change (shapes, operations, M, seed, execution, mode, data set, image size,
@@ -23,6 +24,7 @@ import re
 from egs_keras import record_files
 
 MAY_CHANGE = ("epochs", "graph_optimizer", "data_dir", "eval_batch_size")
+MAY_CHANGE_SECTIONS = ("export",)  # every field of these sections may change
 CHANGES_NAME = "config_changes.json"
 _CHECKPOINT = re.compile(r"^ckpt-(\d+)\.index$")
 _MISSING = "<absent>"
@@ -47,7 +49,8 @@ def accept_config(config, directory, write=True):
     changes = _differences(_flatten(old), _flatten(new))
     if not changes:
         return []
-    refused = [c for c in changes if c[0].rsplit(".", 1)[-1] not in MAY_CHANGE]
+    refused = [c for c in changes if c[0].rsplit(".", 1)[-1] not in MAY_CHANGE
+               and c[0].split(".", 1)[0] not in MAY_CHANGE_SECTIONS]
     if refused and has_results(directory):
         raise RunMismatchError(_refusal(directory, "config", refused))
     if write:
@@ -136,7 +139,8 @@ def _change_epoch(directory, field):
 
 def _refusal(directory, what, changes):
     lines = "\n".join(f"  {field}: {old!r} -> {new!r}" for field, old, new in changes)
-    allowed = ", ".join(MAY_CHANGE)
+    allowed = ", ".join(MAY_CHANGE) + "".join(f" and the {s} section"
+                                               for s in MAY_CHANGE_SECTIONS)
     return (f"The work directory {str(directory)!r} holds a run with another {what}; "
             f"continuing it with this one would mix two different runs. Changed:\n{lines}\n"
             f"Only these fields may change when a run resumes: {allowed}. Pass the {what} "

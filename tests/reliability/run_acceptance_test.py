@@ -49,6 +49,17 @@ def test_more_epochs_are_accepted_and_recorded_from_the_epoch_they_apply(started
     assert changes == [{"field": "search.epochs", "old": 50, "new": 80, "from_epoch": 3}]
 
 
+def test_what_to_export_may_change_and_a_config_without_the_section_resumes(started):
+    config, directory = started
+    config.export.formats = "saved_model,litert"
+    config.export.litert_quantizations = "int8"
+    assert run_acceptance.accept_config(config, directory) == [
+        "export.formats", "export.litert_quantizations"]
+    older = base.default_config()  # a run started before the export section existed
+    del older["export"]
+    run_acceptance.accept_config(older, directory)
+
+
 def test_a_directory_without_results_takes_the_new_config(tmp_path):
     config = base.default_config()
     run_acceptance.accept_config(config, tmp_path)

@@ -58,6 +58,9 @@ def test_paper_settings_are_the_defaults():
     ("search.effectiveness_weight", 1.5, "config.search.effectiveness_weight"),
     ("train.stem", "mobile", "config.train.stem"),
     ("train.drop_path_rate", 1.0, "config.train.drop_path_rate"),
+    ("export.formats", "litert", "config.export.formats"),
+    ("export.formats", "saved_model,onnx", "config.export.formats"),
+    ("export.litert_quantizations", "float16", "config.export.litert_quantizations"),
     # The probe's row 10: each accepted before, one trained to loss -7.8.
     ("search.arch_learning_rate", -1.0, "config.search.arch_learning_rate"),
     ("search.learning_rate_min", 0.5, r"config.search.learning_rate_min.*\[0, config"),

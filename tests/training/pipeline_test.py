@@ -91,6 +91,13 @@ def test_pipeline_goes_from_nothing_to_a_served_model(tmp_path):
     checkpoint = workdir / "train" / "checkpoints" / "ckpt-3"
     _run([*export, f"--checkpoint={checkpoint}", f"--export_base={tmp_path / 'served'}"])
     assert (tmp_path / "served" / "1" / "saved_model.pb").exists()
+    # --format=litert adds LiteRT files to the version that holds the checkpoint already.
+    output = _run([*export, f"--checkpoint={checkpoint}", f"--export_base={tmp_path / 'served'}",
+                   "--format=litert", "--litert_quantizations=float32"]).stdout
+    assert output.strip().endswith("served/1") and _versions(tmp_path / "served") == ["1"]
+    details = json.loads((tmp_path / "served" / "1" / "litert" / "litert.json").read_text())
+    assert list(details["files"]) == ["float32"]
+    assert details["files"]["float32"]["inputs"]["images"]["shape"] == [-1, 8, 8, 1]
 
 
 def test_a_killed_search_resumes_from_its_last_checkpoint(tmp_path):
