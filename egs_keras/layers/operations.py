@@ -393,13 +393,13 @@ class DilConv(_Operation):
         x = inputs
         for r in range(self.repeats):
             stride = self.stride if r == 0 else 1
-            x = self._depthwise(tf.nn.relu(x), kernels[f"depthwise_{r}"], stride)
+            x = self._depthwise(tf.nn.relu(x), kernels[f"depthwise_{r}"], stride, training)
             x = self.bns[r](tf.nn.conv2d(x, kernels[f"pointwise_{r}"], 1, "SAME"),
                             training=training,
                             output_scale=output_scale if r == self.repeats - 1 else None)
         return x
 
-    def _depthwise(self, x, kernel, stride):
+    def _depthwise(self, x, kernel, stride, training):
         """Depthwise "SAME" convolution in few graph ops (tracing time follows op count).
 
         Strided outputs are centred on the input pixels at multiples of the stride (PyTorch's
@@ -425,7 +425,7 @@ class DilConv(_Operation):
         if rate == 1:
             return undilated(x, stride)
         if stride == rate:
-            return undilated(_subgrids(_pad_to_multiple(x, rate), rate)[0], 1)
+            return undilated(_subgrids(x, rate, [(0, 0)], training)[0], 1)
         if stride == 1 and self._sides_divisible:
             block, no_padding = [rate, rate], [[0, 0], [0, 0]]
             subgrids = tf.space_to_batch_nd(x, block, no_padding)
@@ -444,12 +444,36 @@ def _pad_to_multiple(images, multiple):
     return tf.pad(images, [[0, 0], [0, missing[0]], [0, missing[1]], [0, 0]])
 
 
-def _subgrids(images, step):
-    """The step×step interleaved sub-grids `images[:, a::step, b::step]`, row-major in (a, b),
-    from one `SpaceToBatchND` (sides divisible by `step`). Same values as strided slices,
-    whose gradients are slow on CPU."""
-    blocks = tf.space_to_batch_nd(images, [step, step], [[0, 0], [0, 0]])
-    return tf.split(blocks, step * step)
+def _subgrids(images, step, corners, training):
+    """The interleaved sub-grids `images[:, a::step, b::step]` for each (a, b) in `corners`
+    (sides first zero-padded to multiples of `step`). Training takes them from one
+    `SpaceToBatchND` split step² ways (strided slices' gradients are slow on CPU); inference
+    as strided slices (an int8 LiteRT file keeps them integer; a split with unused outputs
+    stays float)."""
+    images = _pad_to_multiple(images, step)
+    if training:
+        blocks = tf.split(tf.space_to_batch_nd(images, [step, step], [[0, 0], [0, 0]]),
+                          step * step)
+        return [blocks[a * step + b] for a, b in corners]
+    return [images[:, a::step, b::step] for a, b in corners]
+
+
+def _max_pool_centred(images, training):
+    """3×3 max pool at stride 2 whose output i is centred on input 2i, padding never counting
+    (DARTS' padding 1 with -inf; XLA has no explicit padding for pools, so pad first).
+
+    Training pads with the dtype's lowest value; inference repeats the border pixels, which
+    every window reaching the padding holds anyway: the same values, but an int8 LiteRT file
+    keeps its scale (a dtype.min pad stretched it to 1e36) and LiteRT runs the concatenations
+    15× faster than a mirror pad. (Training keeps the pad: slices' gradients are slow on CPU.)
+    """
+    if training:
+        padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]],
+                        constant_values=images.dtype.min)
+    else:
+        padded = tf.concat([images[:, :1], images, images[:, -1:]], axis=1)
+        padded = tf.concat([padded[:, :, :1], padded, padded[:, :, -1:]], axis=2)
+    return tf.nn.max_pool2d(padded, 3, 2, "VALID")
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -478,18 +502,15 @@ class Pooling(_Operation):
         del kernels  # none
         # Windows centred on the input pixels at multiples of the stride (as DARTS' padding
         # 1); padding never counts: average pools divide by the window's valid pixels
-        # (count_include_pad=False), and max pools pad by mirroring the border pixel, which
-        # every window reaching the padding also holds: the max of -inf padding, in values
-        # an int8 LiteRT file can represent (a dtype.min pad would stretch its scale to 1e36).
+        # (count_include_pad=False), max pools take the max of the valid ones.
         if self.pool_type == "max" and self.stride == 1:
             x = tf.nn.max_pool2d(inputs, 3, 1, "SAME")
-        elif self.pool_type == "max":  # (XLA has no explicit padding for pools: pad first)
-            padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
-            x = tf.nn.max_pool2d(padded, 3, 2, "VALID")
+        elif self.pool_type == "max":
+            x = _max_pool_centred(inputs, training)
         else:
             x = tf.nn.avg_pool2d(inputs, 3, 1, "SAME")
             if self.stride == 2:  # TF's average pool has no explicit padding: subsample
-                x = _subgrids(_pad_to_multiple(x, 2), 2)[0]
+                x = _subgrids(x, 2, [(0, 0)], training)[0]
         if self.batch_norm:
             return self.bn(x, training=training, output_scale=output_scale)
         return x if output_scale is None else tf.cast(output_scale, x.dtype) * x
@@ -529,7 +550,7 @@ class FactorizedReduce(_Operation):
     def call(self, inputs, training=None, kernels=None, output_scale=None):
         kernels = self._kernels(kernels, {"kernel_a": self.kernel_a, "kernel_b": self.kernel_b})
         # Odd sides: the odd pixels' branch reads one zero past the last row/column.
-        even, _, _, odd = _subgrids(_pad_to_multiple(tf.nn.relu(inputs), 2), 2)
+        even, odd = _subgrids(tf.nn.relu(inputs), 2, [(0, 0), (1, 1)], training)
         y = tf.concat([tf.nn.conv2d(even, kernels["kernel_a"], 1, "VALID"),
                        tf.nn.conv2d(odd, kernels["kernel_b"], 1, "VALID")], axis=-1)
         return self.bn(y, training=training, output_scale=output_scale)

@@ -108,6 +108,28 @@ def test_stride_two_operations_centre_output_i_on_input_2i(name, size):
         assert np.argwhere(np.abs(y) > 1e-3).tolist() == [[i, j]], (name, i, j, y)
 
 
+def _max_pool_reference(x):
+    """DARTS' MaxPool2d(3, stride=2, padding=1): -inf padding, windows centred on 2i."""
+    padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)], constant_values=-np.inf)
+    rows, cols = (x.shape[1] - 1) // 2 + 1, (x.shape[2] - 1) // 2 + 1
+    return np.stack([np.stack([padded[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(1, 2))
+                               for j in range(cols)], 1) for i in range(rows)], 1)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 8, 3), (1, 5, 9, 2)])
+def test_stride_two_max_pooling_is_darts_in_training_and_inference(shape, training):
+    """Negative inputs (any padding value above them would win), of even and odd sides, with
+    their sides known and unknown when traced; training and inference pad differently."""
+    op = operations.get_operation("max_pool_3x3", shape[-1], 2)
+    x = -1.0 - np.random.default_rng(0).random(shape).astype("float32")
+    expected = _max_pool_reference(x)
+    np.testing.assert_array_equal(op(x, training=training), expected)
+    unknown = tf.function(lambda t: op(t, training=training)).get_concrete_function(
+        tf.TensorSpec([None, None, None, shape[-1]], tf.float32))
+    np.testing.assert_array_equal(unknown(tf.constant(x)), expected)
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_average_pooling_ignores_padding(stride):
     op = operations.get_operation("avg_pool_3x3", 1, stride)
