@@ -5,7 +5,10 @@
   harness around no operation (`measure_latency`);
 * "parameters": trainable weights (`count_parameters`);
 * "multiply_adds": multiply-adds of the convolutions and matrix products of one forward pass
-  on one example, read from the traced graph (`count_function_multiply_adds`).
+  on one example, read from the traced graph (`count_function_multiply_adds`);
+* "litert": milliseconds of one inference on one example in LiteRT's interpreter, the
+  function converted to a float32 `.tflite` file, minus the same harness around an identity
+  (`measure_litert_latency`): what a network deployed with LiteRT pays.
 
 >>> dense = keras.layers.Dense(4)
 >>> dense.build((None, 8))
@@ -21,7 +24,8 @@ import tensorflow as tf
 
 from egs_keras import _validation
 
-MEASURES = ("latency", "parameters", "multiply_adds")
+MEASURES = ("latency", "parameters", "multiply_adds", "litert")
+MEASURED = ("latency", "litert")  # timed on a machine (the others are counted)
 
 
 def check_measure(measure, name="op_costs"):
@@ -69,6 +73,21 @@ def measure_latency(function, variables, input_shape, warmup=3, repeats=15, devi
 
 MIN_LATENCY_MS = 1e-3  # 1 µs: the table's resolution is 0.1 µs
 _HARNESS_MS = {}
+
+
+def measure_litert_latency(function, input_shape, num_threads=1):
+    """Median milliseconds of one inference of `function` (in inference mode, e.g. a built
+    layer called with `training=False`) on a float32 input of `input_shape` in LiteRT with
+    `num_threads` threads, minus the same harness around an identity; at least
+    `MIN_LATENCY_MS`. Needs the LiteRT interpreter (`pip install 'egs_keras[litert]'`)."""
+    from egs_keras.export import litert  # (the converter and the interpreter)
+
+    baseline = ("litert", tuple(input_shape), num_threads)
+    if baseline not in _HARNESS_MS:
+        _HARNESS_MS[baseline] = litert.inference_milliseconds(tf.identity, input_shape,
+                                                              num_threads)
+    measured = litert.inference_milliseconds(function, input_shape, num_threads)
+    return max(measured - _HARNESS_MS[baseline], MIN_LATENCY_MS)
 
 
 def count_function_multiply_adds(function, input_shape):

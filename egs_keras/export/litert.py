@@ -39,6 +39,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# The public converter keeps a function's resource variables as READ_VARIABLE ops (which
+# compute NaN here); freezing them first is what TF's own from_keras_model does.
+from tensorflow.python.framework import convert_to_constants
+
 QUANTIZATIONS = ("float32", "dynamic_range", "int8")
 DETAILS_FILE = "litert.json"
 SIGNATURE = "serve"
@@ -247,6 +251,30 @@ class LiteRTModel:
 
     def __call__(self, **inputs):
         return {k: np.array(v) for k, v in self._runner(**inputs).items()}
+
+
+def function_file(call, input_shape):
+    """The float32 `.tflite` bytes of `call` on one float32 input of the fixed `input_shape`,
+    its variables frozen into constants: what one operation of a deployed network runs (for
+    timing it; exports keep named signatures with `convert`)."""
+    function = tf.function(call).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
+    frozen = convert_to_constants.convert_variables_to_constants_v2(function)
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+
+
+def inference_milliseconds(call, input_shape, num_threads=1, repeats=100):
+    """Median milliseconds of one inference of `call` on an input of `input_shape` in LiteRT's
+    interpreter (XNNPACK, `num_threads` threads), the input set once and only `invoke` timed.
+
+    >>> inference_milliseconds(lambda x: tf.nn.relu(x), (1, 16, 16, 8))   # doctest: +SKIP
+    """
+    interpreter = interpreter_class()(model_content=function_file(call, input_shape),
+                                      num_threads=num_threads)
+    interpreter.allocate_tensors()
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.set_tensor(index, np.random.default_rng(0).normal(
+        size=input_shape).astype(np.float32))
+    return median_milliseconds(interpreter.invoke, repeats, warmup=10)
 
 
 def median_milliseconds(call, repeats=20, warmup=3):

@@ -49,8 +49,9 @@ class EGSChoice(keras.layers.Layer):
             on, also for M > K).
         temperature: initial τ of the Gumbel-Softmax (anneal it with `TemperatureScheduler`).
         op_costs: the resource prior: None, K non-negative numbers, or "latency",
-            "parameters" or "multiply_adds", computed from the candidates at build time
-            (latency: forward + backward, timed at the input's batch size, else 16) and kept
+            "parameters", "multiply_adds" or "litert", computed from the candidates at build
+            time (latency: forward + backward, timed at the input's batch size, else 16;
+            litert: one example's inference in LiteRT's interpreter on one thread) and kept
             in the layer's config, so a reloaded choice keeps the same prior.
         effectiveness_weight: λ, the weight of softmax(α) against the prior (paper: 0.5).
         execution: "dense", "sparse" or "sparse_biased".
@@ -180,6 +181,9 @@ class EGSChoice(keras.layers.Layer):
             elif self.cost_measure == "multiply_adds":
                 costs.append(float(cost_measures.count_function_multiply_adds(
                     lambda x, c=candidate: c(x, training=False), (1, *input_shape[1:]))))
+            elif self.cost_measure == "litert":  # one example's inference, as deployed
+                costs.append(cost_measures.measure_litert_latency(
+                    lambda x, c=candidate: c(x, training=False), (1, *input_shape[1:])))
             else:
                 costs.append(cost_measures.measure_latency(
                     lambda x, c=candidate: c(x, training=True), candidate.trainable_weights,

@@ -13,9 +13,15 @@ the recurrent cell. Measures (`MEASURES`):
   kept in a `LatencyTable` (JSON in the run's directory), so a resumed search reuses the same
   prior instead of re-measuring a slightly different one;
 * "parameters": trainable weights of the operation in an evaluation network;
-* "multiply_adds": multiply-adds of one forward pass on one example.
+* "multiply_adds": multiply-adds of one forward pass on one example;
+* "litert": milliseconds of one inference on one example (batch 1) of the operation as an
+  evaluation network has it, converted to LiteRT and run in LiteRT's interpreter
+  (`cost_measures.measure_litert_latency`; the table's device names the runtime and its
+  threads): what the deployed network pays.
 
-`none` costs 0 (it is never computed).
+A `LatencyTable` given a `device` measured elsewhere (e.g. a phone) is read, never measured
+into: an operation it lacks is an error naming the operation and the shape. `none` costs 0
+(it is never computed).
 
 >>> costs = cnn_edge_costs(CNN_PRIMITIVES, "parameters", image_shape=(16, 16, 3), filters=4,
 ...                        num_cells=3, num_nodes=5, batch_size=8)
@@ -23,6 +29,8 @@ the recurrent cell. Measures (`MEASURES`):
 ((5, 8), (5, 8))
 """
 
+import csv
+import io
 import json
 import math
 import pathlib
@@ -47,15 +55,26 @@ TABLE_FORMAT = 1
 
 class LatencyTable:
     """Measured latencies, {(cell kind, operation, input shape, stride, device): ms}, kept in
-    a JSON file: `entries` of {"kind", "op", "shape", "stride", "device", "ms"}.
+    a JSON file (`entries` of {"kind", "op", "shape", "stride", "device", "ms"}) or a CSV file
+    (the columns kind, op, shape, stride, device, ms; shape as 1x16x16x8): docs/search.md,
+    "Latency tables".
 
     Args:
-        path: the JSON file (read if it exists; `save()` writes it atomically), or None to
-            keep the table in memory.
+        path: the JSON or `.csv` file (read if it exists; `save()` writes it atomically), or
+            None to keep the table in memory.
+        measured_elsewhere: True for a table measured on another device (a phone): its
+            entries are looked up under their own device name and nothing is measured here;
+            a missing entry is a ValueError naming it.
     """
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, measured_elsewhere=False):
         self.path = None if path is None else pathlib.Path(path)
+        self.measured_elsewhere = measured_elsewhere
+        if measured_elsewhere and (self.path is None or not self.path.is_file()):
+            raise ValueError(
+                f"Received latency_device for the latency table {str(self.path)!r}, which "
+                "does not exist. Expected a table measured on that device (JSON or CSV, "
+                "docs/search.md, Latency tables); leave latency_device empty to measure here.")
         self.entries = self._read() if self.path is not None else {}
 
     def _read(self):
@@ -65,8 +84,10 @@ class LatencyTable:
             return {}
         entries = {}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            for index, entry in enumerate(data["entries"]):
+            text = self.path.read_text(encoding="utf-8")
+            rows = (_csv_entries(text) if self.path.suffix == ".csv"
+                    else json.loads(text)["entries"])
+            for index, entry in enumerate(rows):
                 key = _key(entry["kind"], entry["op"], entry["shape"], entry["stride"],
                            entry["device"])
                 ms = entry["ms"]
@@ -82,10 +103,21 @@ class LatencyTable:
                 "it from a copy.") from None
         return entries
 
+    def devices(self):
+        """The device names the table holds entries for."""
+        return sorted({key[-1] for key in self.entries})
+
     def lookup(self, kind, op, shape, stride, device, measure):
         """The stored latency, or `measure()` (ms) stored now, rounded to 0.1 µs as the file
         keeps it (a resumed run then sees the very same numbers)."""
         key = _key(kind, op, shape, stride, device)
+        if key not in self.entries and self.measured_elsewhere:
+            raise ValueError(
+                f"The latency table {str(self.path)!r} has no entry for {op} ({kind}) at "
+                f"shape {list(key[2])}, stride {stride}, on device {device!r} (it holds "
+                f"devices {self.devices()}). Measure that operation on the device and add "
+                "the row (docs/search.md, Latency tables), or set latency_device to one of "
+                "the table's devices.")
         if key not in self.entries:
             self.entries[key] = round(float(measure()), 4)
         return self.entries[key]
@@ -95,7 +127,7 @@ class LatencyTable:
         `.<name>.lock` beside it, the file is read again and its entries kept (another run
         sharing the table may have added some since; an entry both measured keeps the
         file's value, which that run already uses), then replaced atomically."""
-        if self.path is None:
+        if self.path is None or self.measured_elsewhere:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with file_locks.exclusive(self.path.parent / f".{self.path.name}.lock"):
@@ -103,16 +135,43 @@ class LatencyTable:
             self._write()
 
     def _write(self):
-        entries = [json.dumps({"kind": k, "op": o, "shape": list(s), "stride": st,
-                               "device": d, "ms": ms})
-                   for (k, o, s, st, d), ms in sorted(self.entries.items())]
-        text = (f'{{"format": {TABLE_FORMAT}, "unit": "ms, forward + backward",\n'
-                ' "entries": [\n  ' + ",\n  ".join(entries) + "\n]}\n")
+        rows = sorted(self.entries.items())
+        if self.path.suffix == ".csv":
+            text = CSV_HEADER + "\n" + "".join(
+                f"{k},{o},{'x'.join(map(str, s))},{st},{d},{ms}\n"
+                for (k, o, s, st, d), ms in rows)
+        else:
+            entries = [json.dumps({"kind": k, "op": o, "shape": list(s), "stride": st,
+                                   "device": d, "ms": ms}) for (k, o, s, st, d), ms in rows]
+            text = (f'{{"format": {TABLE_FORMAT}, "unit": "ms (latency: forward + backward; '
+                    'litert: one inference)",\n "entries": [\n  ' + ",\n  ".join(entries)
+                    + "\n]}\n")
         record_files.atomic_write_text(self.path, text)
+
+
+CSV_HEADER = "kind,op,shape,stride,device,ms"
+
+
+def _csv_entries(text):
+    """The rows of a CSV latency table as entries ({"kind", ..., "ms"})."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames != CSV_HEADER.split(","):
+        raise ValueError(f"expected the header {CSV_HEADER!r}, got {reader.fieldnames}")
+    return [{**row, "shape": [int(d) for d in row["shape"].split("x")],
+             "stride": int(row["stride"]), "ms": float(row["ms"])} for row in reader]
 
 
 def _key(kind, op, shape, stride, device):
     return (str(kind), str(op), tuple(int(d) for d in shape), int(stride), str(device))
+
+
+def measurement_device(measure, strategy=None, litert_threads=1):
+    """The device name a latency table keys `measure`'s entries by: for "litert" LiteRT on
+    this machine's CPU with its threads ("litert-cpu-2-threads"), else
+    `default_device(strategy)`."""
+    if measure == "litert":
+        return f"litert-cpu-{int(litert_threads)}-threads"
+    return default_device(strategy)
 
 
 def default_device(strategy=None):
@@ -133,15 +192,16 @@ def default_device(strategy=None):
 
 
 def cnn_edge_costs(primitives, measure, *, image_shape, filters, num_cells, num_nodes,
-                   batch_size, device=None, table=None):
+                   batch_size, device=None, table=None, litert_threads=1):
     """{"normal": costs, "reduce": costs}, `[num_edges, K]` float64 arrays: the cost of
     operation k on edge e summed over the search network's cells of that type (`measure` as
     in the module docstring; `batch_size` is the per-replica batch; `table` a
-    `LatencyTable`, in memory by default)."""
+    `LatencyTable`, in memory by default; `device` the table's device name, by default this
+    machine's (`measurement_device`); `litert_threads` LiteRT's threads for "litert")."""
     cost_measures.check_measure(measure)
     primitives = operations.check_operation_names(primitives)
     table = table or LatencyTable()
-    device = device or default_device()
+    device = device or measurement_device(measure, litert_threads=litert_threads)
     num_intermediate = num_nodes - 3
     edges = search_space.edges(num_intermediate)
     costs = {t: np.zeros([len(edges), len(primitives)]) for t in CELL_TYPES}
@@ -154,15 +214,25 @@ def cnn_edge_costs(primitives, measure, *, image_shape, filters, num_cells, num_
             for k, name in enumerate(primitives):
                 if (name, shape, stride) not in known:
                     known[name, shape, stride] = _cnn_operation_cost(
-                        name, shape, stride, measure, device, table)
+                        name, shape, stride, measure, device, table, litert_threads)
                 costs["reduce" if reduction else "normal"][e, k] += known[name, shape, stride]
     table.save()
     return costs
 
 
-def _cnn_operation_cost(name, shape, stride, measure, device, table):
+def _cnn_operation_cost(name, shape, stride, measure, device, table, litert_threads):
     if name == search_space.NONE:
         return 0.0
+    if measure == "litert":  # inference of one example, as deployed
+        one = (1, *shape[1:])
+
+        def run():
+            op = operations.get_operation(name, shape[-1], stride, search=False)
+            op.build(one)
+            return cost_measures.measure_litert_latency(lambda x: op(x, training=False), one,
+                                                        litert_threads)
+
+        return table.lookup("cnn", name, one, stride, device, run)
     if measure == "latency":
         def run():
             op = operations.get_operation(name, shape[-1], stride, search=True)
@@ -181,21 +251,21 @@ def _cnn_operation_cost(name, shape, stride, measure, device, table):
 
 
 def rnn_edge_costs(primitives, measure, *, units, num_edges, batch_size, device=None,
-                   table=None):
+                   table=None, litert_threads=1):
     """{"recurrent": costs}, `[num_edges, K]`: the cost of activation k on an edge of the
     recurrent search cell, i.e. of the highway s + σ(c̃) ⊙ (f_k(g) − s) with [c̃, g] = s·W
     for a `[batch_size, units]` state (the same on every edge; `none` costs 0)."""
     cost_measures.check_measure(measure)
     primitives = highway_cell.check_activation_names(primitives)
     table = table or LatencyTable()
-    device = device or default_device()
-    row = [_rnn_activation_cost(name, units, batch_size, measure, device, table)
-           for name in primitives]
+    device = device or measurement_device(measure, litert_threads=litert_threads)
+    row = [_rnn_activation_cost(name, units, batch_size, measure, device, table,
+                                litert_threads) for name in primitives]
     table.save()
     return {"recurrent": np.tile(np.asarray(row, "float64"), [num_edges, 1])}
 
 
-def _rnn_activation_cost(name, units, batch_size, measure, device, table):
+def _rnn_activation_cost(name, units, batch_size, measure, device, table, litert_threads):
     if name == search_space.NONE:
         return 0.0
     if measure == "parameters":  # the node's matrix, which any activation on the edge uses
@@ -212,6 +282,13 @@ def _rnn_activation_cost(name, units, batch_size, measure, device, table):
     if measure == "multiply_adds":
         kernel = tf.zeros([units, 2 * units])
         return float(cost_measures.count_function_multiply_adds(edge(kernel), (1, units)))
+    if measure == "litert":
+        def deployed():
+            kernel = tf.random.stateless_normal([units, 2 * units], [0, 1])
+            return cost_measures.measure_litert_latency(edge(kernel), (1, units),
+                                                        litert_threads)
+
+        return table.lookup("rnn", name, (1, units), 1, device, deployed)
 
     def run():
         with tf.device(device):

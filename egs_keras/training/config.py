@@ -13,6 +13,7 @@ True
 import ml_collections
 
 from egs_keras import _validation
+from egs_keras import cost_measures
 from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras.data import image_datasets
@@ -68,6 +69,12 @@ def default_config():
     # softmax(α)). The latencies are kept in <workdir>/latency.json, or in this file:
     config.search.op_costs = "latency"
     config.search.latency_table = ""
+    # op_costs "litert": one inference of one example in LiteRT's interpreter, this many
+    # threads (docs/search.md, "A prior for LiteRT").
+    config.search.litert_threads = 1
+    # A device the latency_table was measured on (e.g. "pixel-7-litert-4-threads"): its rows
+    # are the prior and nothing is measured here; "": measure on this machine.
+    config.search.latency_device = ""
     # "dense": every operation computed (the paper's gradient); "sparse": the active ones and
     # a random share `probe_rate` of the others (unbiased α-gradient, faster); "sparse_biased":
     # the active ones only (GDAS-like, biased). docs/search.md, "Execution".
@@ -147,6 +154,8 @@ def default_rnn_config():
     config.search.effectiveness_weight = 0.5
     config.search.prior_strength = 1.0
     config.search.op_costs = "latency"    # as the CNN search (see default_config)
+    config.search.litert_threads = 1
+    config.search.latency_device = ""
     config.search.latency_table = ""
     config.search.execution = "dense"     # or "sparse", "sparse_biased" (see default_config)
     config.search.probe_rate = gating.DEFAULT_PROBE_RATE
@@ -372,6 +381,15 @@ def _check_search_choices(search):
             raise _validation.invalid("config.search.op_costs", expected, costs) from None
         _validation.check_costs("config.search.op_costs", numbers,
                                 num_ops=len(search.primitives))
+    _validation.check_positive_int("config.search.litert_threads",
+                                   search.get("litert_threads", 1))
+    device = search.get("latency_device", "")
+    if device and (costs not in cost_measures.MEASURED or not search.latency_table):
+        raise _validation.invalid(
+            "config.search.latency_device", '"" unless op_costs is "latency" or "litert" and '
+            "latency_table names the table measured on that device", device,
+            hint="A device's table replaces measuring here; it needs a measured op_costs and "
+                 "the table's file.")
 
 
 _DROPOUTS = ("output_dropout", "state_dropout", "cell_input_dropout", "input_dropout",

@@ -1,9 +1,11 @@
 """The costs behind a search's efficiency prior, from its config: `config.search.op_costs` is
 "" (no prior), K comma-separated numbers, or a measure of `models.operation_costs`
-("latency", the paper's; "parameters"; "multiply_adds"), which becomes one
-`[num_edges, K]` table per cell type, measured at the shapes the operations have in this
-search network. Latencies are kept in `<workdir>/latency.json` (or the file named by
-`config.search.latency_table`), so a resumed search reuses them.
+("latency", the paper's; "parameters"; "multiply_adds"; "litert", LiteRT inference with
+`config.search.litert_threads` threads), which becomes one `[num_edges, K]` table per cell
+type, measured at the shapes the operations have in this search network. Latencies are kept
+in `<workdir>/latency.json` (or the file named by `config.search.latency_table`), so a
+resumed search reuses them; with `config.search.latency_device` that file is a table measured
+on that device (a phone), read and never measured into.
 
 >>> op_costs = resolve_op_costs(config, workdir, strategy)        # doctest: +SKIP
 >>> derived_cost(genotype, op_costs)                              # doctest: +SKIP
@@ -15,12 +17,13 @@ import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
+from egs_keras import cost_measures
 from egs_keras import search_space
 from egs_keras.models import operation_costs
 
 LATENCY_FILE = "latency.json"
 LOG_NAMES = {"latency": "derived_latency_ms", "parameters": "derived_parameters",
-             "multiply_adds": "derived_multiply_adds"}
+             "multiply_adds": "derived_multiply_adds", "litert": "derived_litert_ms"}
 
 
 def resolve_op_costs(config, workdir=None, strategy=None, *, edge_costs):
@@ -45,9 +48,14 @@ def resolve_op_costs(config, workdir=None, strategy=None, *, edge_costs):
                 "comma-separated numbers (one per operation) or '' (no prior)", costs) from None
     strategy = strategy or tf.distribute.get_strategy()
     batch_size = max(search.batch_size // strategy.num_replicas_in_sync, 1)
-    table = operation_costs.LatencyTable(latency_path(config, workdir))
-    device = operation_costs.default_device(strategy) if costs == "latency" else None
-    tables = edge_costs(config, costs, batch_size=batch_size, device=device, table=table)
+    elsewhere = search.get("latency_device", "")  # a table measured on that device
+    table = operation_costs.LatencyTable(latency_path(config, workdir),
+                                         measured_elsewhere=bool(elsewhere))
+    threads = search.get("litert_threads", 1)
+    device = elsewhere or (operation_costs.measurement_device(costs, strategy, threads)
+                           if costs in cost_measures.MEASURED else None)
+    tables = edge_costs(config, costs, batch_size=batch_size, device=device, table=table,
+                        litert_threads=threads)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         tables = _mean_over_workers(tables, strategy)
     return {name: np.asarray(t, "float64").tolist() for name, t in tables.items()}

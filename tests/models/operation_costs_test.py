@@ -110,3 +110,57 @@ def test_a_damaged_table_is_named_and_nothing_is_overwritten(tmp_path):
     with pytest.raises(ValueError, match="`op_costs`, expected one of"):
         operation_costs.cnn_edge_costs(PRIMITIVES, "flops", image_shape=(8, 8, 1), filters=2,
                                        num_cells=1, num_nodes=4, batch_size=2)
+
+
+def test_the_litert_prior_times_one_inference_of_each_operation_as_deployed(tmp_path):
+    path = tmp_path / "latency.csv"  # a CSV table, as a device benchmark writes one
+    options = dict(image_shape=(16, 16, 1), filters=8, num_cells=1, num_nodes=4,
+                   batch_size=32, table=operation_costs.LatencyTable(path), litert_threads=1)
+    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "litert", **options)["reduce"]
+    rows = path.read_text().splitlines()
+    assert rows[0] == "kind,op,shape,stride,device,ms"
+    # One reduction cell (16 filters) with one node, fed by both inputs at stride 2: one
+    # example (batch 1, not the search's 32), keyed by LiteRT and its threads.
+    assert {tuple(r.split(",")[2:5]) for r in rows[1:]} == {
+        ("1x16x16x16", "2", "litert-cpu-1-threads")}
+    by_name = dict(zip(PRIMITIVES, costs[0], strict=True))  # an edge from an input: stride 2
+    assert by_name["none"] == 0
+    assert by_name["sep_conv_5x5"] > by_name["sep_conv_3x3"] > by_name["max_pool_3x3"]
+    assert by_name["dil_conv_5x5"] > by_name["dil_conv_3x3"]
+    again = operation_costs.LatencyTable(path)  # read back from the CSV
+    np.testing.assert_array_equal(operation_costs.cnn_edge_costs(
+        PRIMITIVES, "litert", **{**options, "table": again})["reduce"], costs)
+    recurrent = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "litert",
+                                               units=16, num_edges=2, batch_size=8)
+    assert np.all(recurrent["recurrent"][:, 0] == 0) and np.all(recurrent["recurrent"][:, 1:] > 0)
+
+
+def _phone_table(path):
+    rows = ["kind,op,shape,stride,device,ms"] + [
+        f"cnn,{name},1x8x8x4,2,pixel-7,{0.01 * (k + 1)}"
+        for k, name in enumerate(PRIMITIVES[1:])]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_a_table_measured_on_a_phone_is_the_prior_and_nothing_is_measured(tmp_path,
+                                                                          monkeypatch):
+    path = tmp_path / "phone.csv"
+    _phone_table(path)
+    before = path.read_bytes()
+    monkeypatch.setattr(cost_measures, "measure_litert_latency", lambda *a, **k: 1 / 0)
+    options = dict(image_shape=(8, 8, 1), filters=2, num_cells=1, num_nodes=4, batch_size=4,
+                   device="pixel-7")
+    table = operation_costs.LatencyTable(path, measured_elsewhere=True)
+    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "litert", table=table, **options)
+    assert costs["reduce"][0].tolist() == [0.0] + [0.01 * (k + 1) for k in range(7)]
+    assert path.read_bytes() == before  # read, never written
+    message = r"no entry for max_pool_3x3 \(cnn\) at shape \[1, 8, 8, 8\], stride 2, on " \
+              r"device 'pixel-7' \(it holds devices \['pixel-7'\]\)"
+    with pytest.raises(ValueError, match=message):
+        operation_costs.cnn_edge_costs(PRIMITIVES, "litert", table=table,
+                                       **{**options, "filters": 4})
+    with pytest.raises(ValueError, match="does not exist"):
+        operation_costs.LatencyTable(tmp_path / "missing.csv", measured_elsewhere=True)
+    path.write_text("op,ms\nskip_connect,1\n")
+    with pytest.raises(ValueError, match="expected the header 'kind,op,shape,stride,device,ms'"):
+        operation_costs.LatencyTable(path, measured_elsewhere=True)

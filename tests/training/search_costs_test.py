@@ -1,6 +1,8 @@
 """A search config's cost prior: measures, numbers, the latency table of the run, the cost of
 a derived genotype."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -37,6 +39,31 @@ def test_a_resumed_search_reuses_its_latency_table(tmp_path):
     shared = search_costs.share_latency_table(_config(op_costs="latency"), tmp_path / "tuner")
     assert shared.search.latency_table == str(tmp_path / "tuner" / "latency.json")
     assert search_costs.latency_path(shared, tmp_path) == tmp_path / "tuner" / "latency.json"
+
+
+def test_a_search_can_target_a_device_by_its_table(tmp_path):
+    """A workstation searching for a phone: the config names the phone's table and device;
+    the phone's numbers are the prior, and a shape the phone was not measured at is named."""
+    here = classification.op_costs_of(_config(op_costs="litert"), tmp_path)
+    phone = tmp_path / "phone.csv"
+    rows = (tmp_path / search_costs.LATENCY_FILE).read_text()
+    lines = ["kind,op,shape,stride,device,ms"]
+    for entry in json.loads(rows)["entries"]:
+        lines.append(f"{entry['kind']},{entry['op']},{'x'.join(map(str, entry['shape']))},"
+                     f"{entry['stride']},pixel-7,{10 * entry['ms']}")
+    phone.write_text("\n".join(lines) + "\n")
+    config = _config(op_costs="litert", latency_table=str(phone), latency_device="pixel-7")
+    tables = classification.op_costs_of(config, tmp_path / "search")
+    for name in here:
+        np.testing.assert_allclose(tables[name], 10 * np.asarray(here[name]), rtol=1e-6)
+    assert not (tmp_path / "search").exists()  # nothing measured, nothing written
+    config.search.filters = 4
+    with pytest.raises(ValueError, match="no entry for .* on device 'pixel-7'"):
+        classification.op_costs_of(config)
+    with pytest.raises(ValueError, match="config.search.latency_device"):
+        _config(op_costs="parameters", latency_table=str(phone), latency_device="pixel-7")
+    with pytest.raises(ValueError, match="config.search.latency_device"):
+        _config(op_costs="litert", latency_device="pixel-7")  # which table?
 
 
 def test_bad_op_costs_are_named():
