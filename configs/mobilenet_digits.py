@@ -6,7 +6,9 @@ Five searched blocks (kernel 3/5/7 × expansion 3/6, or skip where the shape all
 16×16, M = 1 under the measured-latency prior (λ = 0.5), 8 epochs of joint search on the
 train split; then the derived network, the network with every block at kernel 7 and
 expansion 6, and one with random blocks, each trained from scratch for 10 epochs and scored
-on the test split; the derived one is exported. Weight decay is DARTS' coupled L2 (in the
+on the test split (TensorFlow latency; LiteRT latency float32 / int8 and the int8 file's
+accuracy); the derived one is exported. `--config.search.op_costs=litert` makes the prior
+LiteRT's inference latency (docs/search.md). Weight decay is DARTS' coupled L2 (in the
 gradient), not Keras' decoupled `weight_decay` (egs_keras.optimizers). No network, a few
 minutes on 2 CPU cores (docs/search.md, "Search your own Keras model").
 """
@@ -18,6 +20,10 @@ def get_config():
     config = ml_collections.ConfigDict()
     config.seed = 0
     config.latency_batch_size = 32  # the batch whose inference the latency column times
+    # Also convert each network to LiteRT (float32; int8 calibrated on 100 training digits),
+    # time both on one image with this many threads, and score the int8 file on the test split.
+    config.litert = True
+    config.litert_threads = 1
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "egs_digits"

@@ -1,8 +1,10 @@
 """A MobileNetV2-style network whose blocks are searched with `EGSChoice`: each block picks
 its depthwise kernel size {3, 5, 7} and expansion {3, 6}, or (where the shape allows) to be
 skipped, under the measured-latency prior; the chosen network is derived, retrained from
-scratch, compared with the same network fixed to its largest and to random blocks, and
-exported as a SavedModel.
+scratch, compared with the same network fixed to its largest and to random blocks (test
+accuracy, TensorFlow latency, and LiteRT latency float32 / int8 with the int8 file's
+accuracy), and exported as a SavedModel. `--config.search.op_costs=litert` searches for LiteRT
+latency instead of TensorFlow's training step.
 
     egs-mobilenet --config=configs/mobilenet_digits.py --workdir=runs/mobilenet
 
@@ -21,6 +23,7 @@ import statistics
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from egs_keras import cost_measures
@@ -28,6 +31,7 @@ from egs_keras import optimizers
 from egs_keras import record_files
 from egs_keras.data import image_datasets
 from egs_keras.export import export_classifier
+from egs_keras.export import litert
 from egs_keras.layers import EGSChoice
 from egs_keras.models import SearchModel
 from egs_keras.training import TemperatureScheduler
@@ -106,25 +110,56 @@ def random_architecture(model, seed):
 
 def inference_latencies_ms(models, image_shape, batch_size, rounds=7, repeats=20):
     """{name: median milliseconds of one compiled inference of `batch_size` images} for
-    {name: model}, measured side by side: in each round every model runs `repeats` times
-    (after warm-up), so that a machine busier in one moment does not favour one model; the
-    median over the rounds' medians."""
+    {name: model}, measured side by side (`side_by_side_ms`)."""
     x = tf.random.stateless_normal([batch_size, *image_shape], seed=[0, 0])
     forwards = {name: tf.function(lambda x, m=model: m(x, training=False))
                 for name, model in models.items()}
-    for forward in forwards.values():
+    return side_by_side_ms({name: lambda f=forward: f(x).numpy()
+                            for name, forward in forwards.items()}, rounds, repeats)
+
+
+def side_by_side_ms(calls, rounds=7, repeats=20):
+    """{name: median milliseconds of `call()`} for {name: call}, measured side by side: in
+    each round every call runs `repeats` times (after warm-up), so that a machine busier in
+    one moment does not favour one of them; the median over the rounds' medians."""
+    for call in calls.values():
         for _ in range(5):
-            forward(x).numpy()
-    medians = {name: [] for name in models}
+            call()
+    medians = {name: [] for name in calls}
     for _ in range(rounds):
-        for name, forward in forwards.items():
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                forward(x).numpy()
-                times.append(time.perf_counter() - start)
-            medians[name].append(statistics.median(times))
-    return {name: round(statistics.median(m) * 1e3, 3) for name, m in medians.items()}
+        for name, call in calls.items():
+            medians[name].append(litert.median_milliseconds(call, repeats, warmup=0))
+    return {name: round(statistics.median(m), 3) for name, m in medians.items()}
+
+
+def litert_scores(models, train, test, spec, image_size, num_threads=1):
+    """{name: {"litert_ms": {"float32", "int8"}, "int8_test_accuracy"}} for {name: model}:
+    each converted to LiteRT float32 and int8 (calibrated on the first training images), timed
+    side by side on one image (batch 1, as a deployed network answers), and the int8 file
+    scored on the test split."""
+    def images(split, count):
+        batches = image_datasets.evaluation_batches(split, spec, image_size, count)
+        return next(iter(batches))
+
+    train_images = images(train.take(litert.REPRESENTATIVE_SAMPLES),
+                          litert.REPRESENTATIVE_SAMPLES)[0].numpy()
+    test_images, test_labels = (t.numpy() for t in images(test, 100_000))
+    representative = litert.representative_inputs(train_images, "images")
+    runners, scores = {}, {}
+    for name, model in models.items():
+        files = litert.convert_all(litert.classifier_signature(model), ["float32", "int8"],
+                                   representative)
+        for quantization, content in files.items():
+            runners[name, quantization] = litert.LiteRTModel(content, num_threads)
+        logits = runners[name, "int8"](images=test_images)["logits"]
+        scores[name] = {"int8_test_accuracy": round(float(np.mean(
+            np.argmax(logits, -1) == test_labels)), 4), "litert_ms": {}}
+    one = test_images[:1]
+    times = side_by_side_ms({key: lambda r=runner: r(images=one)
+                             for key, runner in runners.items()})
+    for (name, quantization), milliseconds in times.items():
+        scores[name]["litert_ms"][quantization] = milliseconds
+    return scores
 
 
 def _loss():
@@ -225,5 +260,9 @@ def run(config, workdir):
                                            config.latency_batch_size)
         for name, latency in latencies.items():
             results[name]["latency_ms"] = latency
+        if config.get("litert", False):
+            for name, scores in litert_scores(networks, train, test, spec, image_size,
+                                              config.get("litert_threads", 1)).items():
+                results[name].update(scores)
         record_files.write_json(results_path, results)
         return results

@@ -20,6 +20,7 @@ def _tiny(data_dir):
     config.model.stem, config.model.head = 4, 8
     config.model.stages = ((4, 2, 1), (8, 1, 2))
     config.search.epochs = config.train.epochs = 1
+    config.search.op_costs = "litert"  # the prior of a LiteRT deployment
     return config
 
 
@@ -39,7 +40,9 @@ def test_the_run_compares_the_searched_network_with_its_baselines(finished):
     for name in ("searched", "largest", "random"):
         scores = results[name]
         assert 0.0 <= scores["test_accuracy"] <= 1.0 and scores["latency_ms"] > 0
-        assert scores["parameters"] > 0
+        assert scores["parameters"] > 0 and 0.0 <= scores["int8_test_accuracy"] <= 1.0
+        assert sorted(scores["litert_ms"]) == ["float32", "int8"]
+        assert all(ms > 0 for ms in scores["litert_ms"].values())
     assert results["largest"]["parameters"] >= max(results["searched"]["parameters"],
                                                    results["random"]["parameters"])
     written = json.loads((workdir / "results.json").read_text())
@@ -60,8 +63,19 @@ def test_the_export_serves_the_retrained_network_in_a_fresh_process(finished,
                       .read_text()) == results["architecture"]
 
 
+def test_the_litert_prior_was_measured_per_candidate(finished):
+    _, workdir, _ = finished
+    choice = keras.models.load_model(workdir / "search.keras").choices["block1"]
+    costs = dict(zip(choice.candidate_names, choice.decision.op_costs, strict=True))
+    # One inference each in LiteRT: skipping the block costs least, a wider block more.
+    assert costs["block1_skip"] < min(c for n, c in costs.items() if n != "block1_skip")
+    assert costs["block1_k7_e6"] > costs["block1_k3_e3"]
+
+
 def test_a_crash_after_the_search_goes_on_from_the_next_stage(finished, tmp_path):
     config, workdir, results = finished
+    config = config.copy_and_resolve_references()
+    config.litert = False  # (the LiteRT columns are tested above)
     for name in ("search.keras", "search.json", "search.architecture.json",
                  "stage_searched.json", "searched.keras"):
         (tmp_path / name).write_bytes((workdir / name).read_bytes())
