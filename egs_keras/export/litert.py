@@ -259,7 +259,8 @@ def function_file(call, input_shape):
     timing it; exports keep named signatures with `convert`)."""
     function = tf.function(call).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
     frozen = convert_to_constants.convert_variables_to_constants_v2(function)
-    return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+    # (A frozen function has no variables to keep alive: an empty module stands for them.)
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen], tf.Module()).convert()
 
 
 def inference_milliseconds(call, input_shape, num_threads=1, repeats=100):

@@ -161,3 +161,27 @@ def test_two_searches_sharing_a_latency_table_keep_each_others_entries(tmp_path)
     assert merged.lookup("normal", "max_pool_3x3", (1, 8, 8, 4), 1, "cpu", None) == 0.25
     assert sorted(p.name for p in path.parent.iterdir()) == [".latency.json.lock",
                                                              "latency.json"]
+
+
+def test_litert_without_its_interpreter_is_said_before_any_training(tmp_path, monkeypatch):
+    """A pipeline exporting LiteRT would otherwise fail after searching and training."""
+    import builtins  # noqa: PLC0415
+
+    real_import = builtins.__import__
+
+    def without_litert(name, *args, **kwargs):
+        if name.startswith("ai_edge_litert"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_litert)
+    config = _smoke()
+    config.data.data_dir = str(tmp_path / "tfds")
+    config.export.formats = "saved_model,litert"
+    with pytest.raises(ImportError, match=r"pip install 'egs_keras\[litert\]'"):
+        runs.run_pipeline(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ImportError, match="ai-edge-litert"):
+        runs.export_training_run(tmp_path / "train", tmp_path / "base",
+                                 formats="saved_model,litert")
+    assert not (tmp_path / "base").exists()
