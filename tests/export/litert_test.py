@@ -13,8 +13,6 @@ import tensorflow as tf
 
 from egs_keras import search_space
 from egs_keras.data import image_datasets
-from egs_keras.export import deployment
-from egs_keras.export import export_classifier
 from egs_keras.export import litert
 from egs_keras.layers import EGSChoice
 from egs_keras.models import EvaluationNetwork
@@ -43,10 +41,8 @@ def demo(tmp_path_factory):
     train_images, _ = _digits("train", data_dir)
     images, labels = _digits("test", data_dir)
     representative = litert.representative_inputs(train_images, "images")
-    # As egs-export lays them out: LiteRT files inside the SavedModel's version directory.
-    version = export_classifier(model, tmp_path_factory.mktemp("export"), "egs_digits",
-                                warmup=False)
-    paths = litert.export_litert(litert.classifier_signature(model), version / "litert",
+    paths = litert.export_litert(litert.classifier_signature(model),
+                                 tmp_path_factory.mktemp("export") / "litert",
                                  ["float32", "int8"], representative)
     return {"model": model, "images": images, "labels": labels, "paths": paths,
             "keras": model.predict(images, batch_size=128, verbose=0)}
@@ -107,17 +103,6 @@ def test_the_details_file_describes_each_file(demo):
         assert entry["inputs"]["images"]["dtype"] == "float32"
     with pytest.raises(FileExistsError, match="exists already"):
         litert.write_files({"float32": b""}, directory)
-
-
-def test_runtimes_are_compared_on_one_example_each(demo):
-    version = demo["paths"]["float32"].parents[1]
-    table = deployment.compare_runtimes(version, num_threads=1, repeats=3)
-    assert list(table) == ["saved_model", "litert_float32", "litert_int8"]
-    assert table["litert_int8"]["bytes"] == demo["paths"]["int8"].stat().st_size
-    saved = sum(p.stat().st_size for p in version.rglob("*")
-                if p.is_file() and "litert" not in p.relative_to(version).parts)
-    assert table["saved_model"]["bytes"] == saved
-    assert all(row["milliseconds"] > 0 for row in table.values())
 
 
 def test_any_batch_size_runs(demo):

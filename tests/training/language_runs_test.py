@@ -6,10 +6,13 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from configs import rnn_demo
 from egs_keras import runs
+from egs_keras.export import litert
 from egs_keras.runs import language
 from egs_keras.training import config as run_config
 
@@ -34,6 +37,7 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
                                                                               tmp_path):
     config = _tiny(data_dir)
     config.search.update(derive="sample_and_validate", derive_candidates=3)
+    config.export.update(formats="saved_model,litert", litert_quantizations="float32")
     summary = runs.run_pipeline(config, tmp_path)
     # The paper's derivation, by validation loss (perplexity): every candidate in the summary.
     derivation = summary["genotype"]["derivation"]
@@ -50,6 +54,20 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
     assert len((tmp_path / "search" / "history.csv").read_text().splitlines()) == 3
     assert (pathlib.Path(summary["export"]) / "assets.extra" / "vocabulary.txt").exists()
     assert runs.run_pipeline(config, tmp_path) == summary  # finished: no-op
+    # The LiteRT file, unrolled over bptt tokens, continues a text as the SavedModel does.
+    export = pathlib.Path(summary["export"])
+    served = tf.saved_model.load(str(export)).signatures["serving_default"]
+    state = np.random.default_rng(0).normal(size=(2, config.train.units)).astype("float32")
+    tokens = np.arange(2 * config.train.bptt, dtype="int32").reshape(2, -1) % 33
+    expected = served(token_ids=tokens, state=state)
+    got = litert.LiteRTModel(export / "litert" / "model_float32.tflite")(token_ids=tokens,
+                                                                           state=state)
+    for name in ("logits", "state", "next_token_probabilities"):
+        np.testing.assert_allclose(got[name], expected[name], atol=1e-4, rtol=0)
+    # Its size and latency beside the SavedModel's, as egs-pipeline prints them.
+    assert list(summary["runtimes"]) == ["saved_model", "litert_float32"]
+    assert summary["runtimes"]["litert_float32"]["bytes"] == (
+        export / "litert" / "model_float32.tflite").stat().st_size
 
 
 def test_training_a_published_cell_resumes_and_ends_with_averaged_weights(data_dir, tmp_path):

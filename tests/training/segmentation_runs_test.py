@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from egs_keras import runs
 from egs_keras.data import segmentation_datasets
+from egs_keras.export import litert
 from egs_keras.training import config as run_config
 
 CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
@@ -39,6 +40,7 @@ def trained(tmp_path_factory):
     config = _config("shapes_segmentation", tmp)
     config.train.epochs = 12
     config.genotype = "darts_v2"
+    config.export.update(formats="saved_model,litert", litert_quantizations="int8")
     run_config.validate_config(config)
     summary = runs.run_pipeline(config, tmp / "run")
     return config, tmp / "run", summary
@@ -76,6 +78,22 @@ def test_results_and_summary_report_iou_per_class_and_cost(trained):
     assert results["parameters"] > 0 and results["multiply_adds"] > results["parameters"]
     assert pathlib.Path(summary["export"]).name == "1"
     assert not (workdir / "search").exists()  # a given genotype is not searched again
+
+
+def test_the_int8_litert_file_segments_as_the_savedmodel_does(trained):
+    """At the evaluation size, calibrated on the run's training shapes."""
+    config, workdir, summary = trained
+    export = pathlib.Path(summary["export"])
+    spec = segmentation_datasets.get_dataset("egs_shapes")
+    size = config.data.eval_size or spec.eval_size
+    examples = segmentation_datasets.load_examples("egs_shapes", "validation",
+                                                   config.data.data_dir)
+    images = next(iter(segmentation_datasets.evaluation_batches(examples, spec, size, 16)))[0]
+    expected = tf.saved_model.load(str(export)).signatures["serving_default"](
+        images=images)["class_map"].numpy()
+    got = litert.LiteRTModel(export / "litert" / "model_int8.tflite")(images=images.numpy())
+    assert got["logits"].shape == (16, size, size, spec.num_classes)
+    assert np.mean(np.argmax(got["logits"], -1) == expected) > 0.97  # of the pixels
 
 
 def test_a_finished_run_resumes_to_the_same_results_without_training(trained):
