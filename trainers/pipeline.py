@@ -9,6 +9,7 @@ import json
 from absl import flags
 
 from egs_keras import runs
+from egs_keras.export import litert
 from trainers import run_flags
 from trainers import startup
 
@@ -36,7 +37,9 @@ def runtimes_table(runtimes):
     names = {"saved_model": "SavedModel, TensorFlow"}
     lines = ["Exported network, one example at a time on this machine:",
              f"  {'file and runtime':<30}{'size':>12}{'latency':>12}"]
-    for key, row in runtimes.items():
+    order = ["saved_model", *(f"litert_{q}" for q in litert.QUANTIZATIONS)]
+    for key in sorted(runtimes, key=lambda k: order.index(k) if k in order else len(order)):
+        row = runtimes[key]
         name = names.get(key, key.replace("litert_", "LiteRT, ") + " .tflite")
         lines.append(f"  {name:<30}{row['bytes'] / 1e3:>9.1f} kB{row['milliseconds']:>9.2f} ms")
     return "\n".join(lines)
