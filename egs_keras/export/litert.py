@@ -121,10 +121,13 @@ def convert_all(signature, quantizations=QUANTIZATIONS, representative=None):
                          "`representative_inputs`) or choose float32 or dynamic_range.")
     files = {}
     with tempfile.TemporaryDirectory(prefix="egs-litert-") as directory:
-        archive = keras.export.ExportArchive()
-        archive.track(signature.model)
-        archive.add_endpoint(SIGNATURE, signature.serve, input_signature=signature.inputs)
-        archive.write_out(directory, verbose=False)
+        # A bare SavedModel of the one signature and the weights it reads (TensorFlow's own
+        # variables under Keras'): half the time of keras.export.ExportArchive.
+        module = tf.Module()
+        module.weights = [v.value if isinstance(v, keras.Variable) else v
+                          for v in signature.model.variables]
+        serve = tf.function(signature.serve).get_concrete_function(*signature.inputs)
+        tf.saved_model.save(module, directory, signatures={SIGNATURE: serve})
         for quantization in quantizations:
             converter = tf.lite.TFLiteConverter.from_saved_model(directory, [SIGNATURE])
             if quantization != "float32":

@@ -37,7 +37,6 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
                                                                               tmp_path):
     config = _tiny(data_dir)
     config.search.update(derive="sample_and_validate", derive_candidates=3)
-    config.export.update(formats="saved_model,litert", litert_quantizations="float32")
     summary = runs.run_pipeline(config, tmp_path)
     # The paper's derivation, by validation loss (perplexity): every candidate in the summary.
     derivation = summary["genotype"]["derivation"]
@@ -54,8 +53,15 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
     assert len((tmp_path / "search" / "history.csv").read_text().splitlines()) == 3
     assert (pathlib.Path(summary["export"]) / "assets.extra" / "vocabulary.txt").exists()
     assert runs.run_pipeline(config, tmp_path) == summary  # finished: no-op
-    # The LiteRT file, unrolled over bptt tokens, continues a text as the SavedModel does.
+    # Asked for LiteRT afterwards (the export section may change): the finished run adds it
+    # to its version, trains nothing, and its unrolled float32 file continues a text as the
+    # SavedModel does.
+    config.export.update(formats="saved_model,litert", litert_quantizations="float32")
+    summary = runs.run_pipeline(config, tmp_path)
     export = pathlib.Path(summary["export"])
+    assert export.name == "1" and sorted(p.name for p in export.parent.iterdir()
+                                         if not p.name.startswith(".")) == ["1"]
+    assert len((tmp_path / "train" / "history.csv").read_text().splitlines()) == 4
     served = tf.saved_model.load(str(export)).signatures["serving_default"]
     state = np.random.default_rng(0).normal(size=(2, config.train.units)).astype("float32")
     tokens = np.arange(2 * config.train.bptt, dtype="int32").reshape(2, -1) % 33

@@ -87,17 +87,16 @@ def test_pipeline_goes_from_nothing_to_a_served_model(tmp_path):
     assert {"field": "train.epochs", "old": 3, "new": 4, "from_epoch": 3} in changes
     # egs-export from the training run, or from one of its checkpoints.
     export = [sys.executable, "-m", "trainers.export", f"--workdir={workdir / 'train'}"]
-    assert _run([*export, "--version=7"]).stdout.strip().endswith("export/7")
+    # (--format=litert: LiteRT files inside the version; docs/litert.md.)
+    output = _run([*export, "--version=7", "--format=litert",
+                   "--litert_quantizations=float32"]).stdout
+    assert output.strip().endswith("export/7")
+    details = json.loads((workdir / "export" / "7" / "litert" / "litert.json").read_text())
+    assert list(details["files"]) == ["float32"]
+    assert details["files"]["float32"]["inputs"]["images"]["shape"] == [-1, 8, 8, 1]
     checkpoint = workdir / "train" / "checkpoints" / "ckpt-3"
     _run([*export, f"--checkpoint={checkpoint}", f"--export_base={tmp_path / 'served'}"])
     assert (tmp_path / "served" / "1" / "saved_model.pb").exists()
-    # --format=litert adds LiteRT files to the version that holds the checkpoint already.
-    output = _run([*export, f"--checkpoint={checkpoint}", f"--export_base={tmp_path / 'served'}",
-                   "--format=litert", "--litert_quantizations=float32"]).stdout
-    assert output.strip().endswith("served/1") and _versions(tmp_path / "served") == ["1"]
-    details = json.loads((tmp_path / "served" / "1" / "litert" / "litert.json").read_text())
-    assert list(details["files"]) == ["float32"]
-    assert details["files"]["float32"]["inputs"]["images"]["shape"] == [-1, 8, 8, 1]
 
 
 def test_a_killed_search_resumes_from_its_last_checkpoint(tmp_path):
