@@ -7,7 +7,6 @@ import pathlib
 import re
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -92,25 +91,3 @@ def test_the_task_dispatch_is_in_one_module():
                     if pattern.search(p.read_text()))
     # The registry dispatches; the config schema validates each task's fields.
     assert places == ["egs_keras/runs/tasks.py", "egs_keras/training/config.py"]
-
-
-def test_the_run_modules_of_0_1_still_import_with_a_deprecation_warning():
-    from egs_keras import runs  # noqa: PLC0415 (imported here: the test is about imports)
-    from egs_keras.runs import language  # noqa: PLC0415
-
-    with pytest.warns(DeprecationWarning, match="moved to egs_keras.runs"):
-        from egs_keras.training import train_run  # noqa: PLC0415
-    assert train_run.run_training is runs.run_training
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from egs_keras.training import language_runs  # noqa: PLC0415
-        from egs_keras.training import pipeline  # noqa: PLC0415
-        from egs_keras.training import search_run  # noqa: PLC0415
-    assert language_runs.run_language_search is language.run_search
-    assert language_runs.is_language_task({"task": "rnn"})
-    assert pipeline.run_pipeline is runs.run_pipeline
-    assert search_run.run_search is runs.run_search
-    from egs_keras import training  # noqa: PLC0415
-
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        training.nothing  # noqa: B018

@@ -23,7 +23,7 @@ FAST_TESTS = [
     "tests/ops/probabilities_test.py",
     "tests/package_structure_test.py",
     "tests/metrics_test.py",
-    "tests/reliability/saved_before_runs_move_test.py",
+    "tests/reliability/saved_file_format_test.py",
     "tests/search_space_test.py",
     "tests/training/averaging_test.py",
     "tests/training/config_test.py",

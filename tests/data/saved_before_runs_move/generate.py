@@ -5,7 +5,8 @@ loss), its evaluation model and an untrained search model as `.keras` files, and
 
     python tests/data/saved_before_runs_move/generate.py /tmp/out
 
-tests/reliability/saved_before_runs_move_test.py loads them with today's code.
+tests/reliability/saved_file_format_test.py loads them with today's code. (The imports
+below are that commit's module names; the aliases that kept them importable are gone.)
 """
 
 import pathlib

@@ -1,7 +1,8 @@
-"""Files saved before the run modules moved to `egs_keras.runs` (commit dfad110; see
-tests/data/saved_before_runs_move/generate.py) still load: `.keras` models (the smoothed loss
-moved module, its registered name did not), a training run's checkpoints (export rebuilds
-the network and serves what the old export served) and the old SavedModel."""
+"""The saved-file format: files written by an earlier egs_keras (commit dfad110; see
+tests/data/saved_before_runs_move/generate.py) still load with today's code: `.keras` models
+(registered names: the smoothed loss moved module, its name did not), a training run's
+checkpoints (checkpoint keys: export rebuilds the network and serves what the old export
+served) and the old SavedModel."""
 
 import pathlib
 import shutil
