@@ -6,12 +6,12 @@ answers one request. `egs-pipeline` prints it for configs exporting LiteRT (the 
 {'saved_model': {'bytes': 1104813, 'milliseconds': 3.1}, 'litert_float32': {...}, ...}
 """
 
-import json
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
+from egs_keras import record_files
 from egs_keras.export import formats
 from egs_keras.export import litert
 
@@ -36,7 +36,8 @@ def compare_runtimes(version_dir, num_threads=None, repeats=20):
     median of `repeats` single-example calls after three warm-up calls."""
     version_dir = pathlib.Path(version_dir)
     lite_dir = version_dir / formats.LITERT_DIRECTORY
-    details = json.loads((lite_dir / litert.DETAILS_FILE).read_text(encoding="utf-8"))
+    details = record_files.read_json(lite_dir / litert.DETAILS_FILE,
+                                     "the LiteRT files' details")
     example = _one_example(next(iter(details["files"].values()))["inputs"])
     served = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     tensors = {name: tf.constant(value) for name, value in example.items()}

@@ -35,13 +35,14 @@ import time
 import uuid
 import warnings
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-# The public converter keeps a function's resource variables as READ_VARIABLE ops (which
-# compute NaN here); freezing them first is what TF's own from_keras_model does.
+# Converted from a concrete function, a layer's resource variables stay READ_VARIABLE ops
+# that read NaN in the interpreter; `function_file` freezes them into constants first.
 from tensorflow.python.framework import convert_to_constants
+
+from egs_keras import _validation
 
 QUANTIZATIONS = ("float32", "dynamic_range", "int8")
 DETAILS_FILE = "litert.json"
@@ -61,12 +62,16 @@ def classifier_signature(model):
     from egs_keras.export import saved_model  # the shapes and their checks live there
 
     image_shape, _ = saved_model.classifier_shapes(model)
+    spec = tf.TensorSpec([None, *image_shape], tf.float32, "images")
+    return Signature(model, [spec], _logits_and_probabilities(model))
 
+
+def _logits_and_probabilities(model):
     def serve(images):
         logits = tf.cast(model(images, training=False), tf.float32)
         return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
-    return Signature(model, [tf.TensorSpec([None, *image_shape], tf.float32, "images")], serve)
+    return serve
 
 
 def segmenter_signature(model, size):
@@ -76,13 +81,8 @@ def segmenter_signature(model, size):
     if size % model.output_stride:
         raise ValueError(f"Received size={size}; expected a multiple of the network's output "
                          f"stride {model.output_stride}.")
-
-    def serve(images):
-        logits = tf.cast(model(images, training=False), tf.float32)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
-
     spec = tf.TensorSpec([None, size, size, model.channels], tf.float32, "images")
-    return Signature(model, [spec], serve)
+    return Signature(model, [spec], _logits_and_probabilities(model))
 
 
 def language_model_signature(model, steps):
@@ -124,8 +124,7 @@ def convert_all(signature, quantizations=QUANTIZATIONS, representative=None):
         # A bare SavedModel of the one signature and the weights it reads (TensorFlow's own
         # variables under Keras'): half the time of keras.export.ExportArchive.
         module = tf.Module()
-        module.weights = [v.value if isinstance(v, keras.Variable) else v
-                          for v in signature.model.variables]
+        module.weights = [v.value for v in signature.model.variables]
         serve = tf.function(signature.serve).get_concrete_function(*signature.inputs)
         tf.saved_model.save(module, directory, signatures={SIGNATURE: serve})
         for quantization in quantizations:
@@ -203,15 +202,15 @@ def write_files(files, directory, representative=None):
     return {q: target / f"model_{q}.tflite" for q in files}
 
 
-def check_quantizations(quantizations):
-    """`quantizations` as a tuple in `QUANTIZATIONS` order, or a ValueError."""
-    if isinstance(quantizations, str):
-        quantizations = [q for q in quantizations.split(",") if q]
-    unknown = [q for q in quantizations if q not in QUANTIZATIONS]
-    if unknown or not quantizations:
-        raise ValueError(f"Received quantizations {list(quantizations)!r}; expected one or "
-                         f"more of {', '.join(QUANTIZATIONS)}.")
-    return tuple(q for q in QUANTIZATIONS if q in quantizations)
+def check_quantizations(quantizations, field="quantizations"):
+    """`quantizations` (a list or a comma-separated string) as a tuple in `QUANTIZATIONS`
+    order, or a ValueError naming `field`."""
+    listed = ([q for q in quantizations.split(",") if q] if isinstance(quantizations, str)
+              else list(quantizations))
+    if not listed or any(q not in QUANTIZATIONS for q in listed):
+        raise _validation.invalid(field, f"one or more of {', '.join(QUANTIZATIONS)}",
+                                  quantizations)
+    return tuple(q for q in QUANTIZATIONS if q in listed)
 
 
 def _tensor_details(details):

@@ -56,7 +56,7 @@ TABLE_FORMAT = 1
 class LatencyTable:
     """Measured latencies, {(cell kind, operation, input shape, stride, device): ms}, kept in
     a JSON file (`entries` of {"kind", "op", "shape", "stride", "device", "ms"}) or a CSV file
-    (the columns kind, op, shape, stride, device, ms; shape as 1x16x16x8): docs/search.md,
+    (the columns kind, op, shape, stride, device, ms; shape as 1x16x16x8): docs/litert.md,
     "Latency tables".
 
     Args:
@@ -74,7 +74,7 @@ class LatencyTable:
             raise ValueError(
                 f"Received latency_device for the latency table {str(self.path)!r}, which "
                 "does not exist. Expected a table measured on that device (JSON or CSV, "
-                "docs/search.md, Latency tables); leave latency_device empty to measure here.")
+                "docs/litert.md, Latency tables); leave latency_device empty to measure here.")
         self.entries = self._read() if self.path is not None else {}
 
     def _read(self):
@@ -116,7 +116,7 @@ class LatencyTable:
                 f"The latency table {str(self.path)!r} has no entry for {op} ({kind}) at "
                 f"shape {list(key[2])}, stride {stride}, on device {device!r} (it holds "
                 f"devices {self.devices()}). Measure that operation on the device and add "
-                "the row (docs/search.md, Latency tables), or set latency_device to one of "
+                "the row (docs/litert.md, Latency tables), or set latency_device to one of "
                 "the table's devices.")
         if key not in self.entries:
             self.entries[key] = round(float(measure()), 4)

@@ -45,8 +45,8 @@ def export_training_run(train_dir, export_base=None, version=None, checkpoint=No
     _validation.check_path("export_base", export_base)
     base = (pathlib.Path(train_dir).parent / "export" if export_base is None
             else pathlib.Path(export_base))
-    if version is not None:
-        saved_model.check_version(version)
+    if version is not None:  # (taken already: said before the network is converted)
+        saved_model.version_directory(base, version)
     formats = export_formats.check_formats(formats)
     quantizations = litert.check_quantizations(quantizations)
     if "litert" in formats:

@@ -35,10 +35,15 @@ from egs_keras.training import strategies
 def run_pipeline(config, workdir, strategy="default"):
     """Runs every stage for `config` in `workdir`; returns the summary dict."""
     tasks.check_data(config)  # a missing data set is said before anything is written
-    settings = config.get("export") or run_config.export_section()
-    if "litert" in export_formats.check_formats(settings.formats):
+    if "litert" in _export_settings(config)[0]:
         litert.interpreter_class()  # not installed: said now, not after the training
     return _run_stages(config, workdir, strategy)
+
+
+def _export_settings(config):
+    """(formats, LiteRT quantizations) of `config.export` (SavedModel only without one)."""
+    settings = config.get("export") or run_config.export_section()
+    return export_formats.check_formats(settings.formats), settings.litert_quantizations
 
 
 @records.owns_workdir
@@ -47,8 +52,7 @@ def _run_stages(config, workdir, strategy="default"):
     summary_path = workdir / "summary.json"
     chief = strategies.is_chief(strategies.get_strategy(strategy))
     records.write_config(config, workdir, write=chief)
-    settings = config.get("export") or run_config.export_section()
-    formats = export_formats.check_formats(settings.formats)
+    formats, quantizations = _export_settings(config)
     if summary_path.exists():  # finished before: nothing left to do
         try:
             summary = record_files.read_json(summary_path, "the pipeline's summary")
@@ -69,7 +73,7 @@ def _run_stages(config, workdir, strategy="default"):
     if chief:  # (under multi_worker the other workers only train)
         export_path = export.export_training_run(
             workdir / "train", workdir / "export", formats=formats,
-            quantizations=settings.litert_quantizations)
+            quantizations=quantizations)
         summary["export"] = str(export_path)
         if "litert" in formats:
             summary["runtimes"] = deployment.compare_runtimes(export_path)

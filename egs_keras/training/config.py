@@ -70,7 +70,7 @@ def default_config():
     config.search.op_costs = "latency"
     config.search.latency_table = ""
     # op_costs "litert": one inference of one example in LiteRT's interpreter, this many
-    # threads (docs/search.md, "A prior for LiteRT").
+    # threads (docs/litert.md, "Searching for LiteRT latency").
     config.search.litert_threads = 1
     # A device the latency_table was measured on (e.g. "pixel-7-litert-4-threads"): its rows
     # are the prior and nothing is measured here; "": measure on this machine.
@@ -307,12 +307,7 @@ def _check_export(export):
     if export is None:  # (a config saved before the section existed: SavedModel only)
         return
     formats.check_formats(export.formats, "config.export.formats")
-    try:
-        litert.check_quantizations(export.litert_quantizations)
-    except ValueError:
-        raise _validation.invalid("config.export.litert_quantizations",
-                                  f"a comma-separated list of {', '.join(litert.QUANTIZATIONS)}",
-                                  export.litert_quantizations) from None
+    litert.check_quantizations(export.litert_quantizations, "config.export.litert_quantizations")
 
 
 def prior_and_probes(search):

@@ -62,6 +62,8 @@ def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(da
     assert export.name == "1" and sorted(p.name for p in export.parent.iterdir()
                                          if not p.name.startswith(".")) == ["1"]
     assert len((tmp_path / "train" / "history.csv").read_text().splitlines()) == 4
+    with pytest.raises(FileExistsError, match="version 1 already exists"):  # before converting
+        runs.export_training_run(tmp_path / "train", version=1, formats="saved_model,litert")
     served = tf.saved_model.load(str(export)).signatures["serving_default"]
     state = np.random.default_rng(0).normal(size=(2, config.train.units)).astype("float32")
     tokens = np.arange(2 * config.train.bptt, dtype="int32").reshape(2, -1) % 33
