@@ -32,9 +32,9 @@ def measure(num_samples, args):
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
+    from egs_keras.costs import edge_tables  # noqa: PLC0415
     from egs_keras.data import image_datasets  # noqa: PLC0415
     from egs_keras.models import EGSSearchNetwork  # noqa: PLC0415
-    from egs_keras.models import operation_costs  # noqa: PLC0415
 
     spec = image_datasets.get_dataset("egs_digits")
     examples = image_datasets.load_examples("egs_digits", "train[:50%]",
@@ -42,8 +42,8 @@ def measure(num_samples, args):
     batches, _ = image_datasets.training_batches(examples, spec, args.size, args.batch, 0, 1)
     batch = next(iter(batches))
     shape = (args.size, args.size, 1)
-    costs = operation_costs.cnn_edge_costs(
-        operation_costs.CNN_PRIMITIVES, "multiply_adds", image_shape=shape,
+    costs = edge_tables.cnn_edge_costs(
+        edge_tables.CNN_PRIMITIVES, "multiply_adds", image_shape=shape,
         filters=args.filters, num_cells=args.cells, num_nodes=7, batch_size=args.batch)
     costs = {k: v.tolist() for k, v in costs.items()}
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

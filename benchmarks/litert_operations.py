@@ -3,7 +3,7 @@ stride-2 max pool side by side.
 
 Each row: microseconds of one inference of one example (`--shape`, batch 1) in LiteRT's
 interpreter with `--threads` threads (median of 100 `invoke` calls, minus an identity's
-harness, `cost_measures.measure_litert_latency`), and the seconds to convert it. Every row is
+harness, `measures.measure_litert_latency`), and the seconds to convert it. Every row is
 measured `--rounds` times, interleaved with the others; the median over rounds is printed.
 Rows:
 
@@ -22,8 +22,8 @@ import time
 
 import tensorflow as tf
 
-from egs_keras import cost_measures
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.layers import operations
 
 _PAD = [[0, 0], [1, 1], [1, 1], [0, 0]]
@@ -75,7 +75,7 @@ def main():
     for _ in range(args.rounds):
         for name, function in functions.items():
             start = time.perf_counter()
-            ms = cost_measures.measure_litert_latency(function, (1, *shape), args.threads)
+            ms = measures.measure_litert_latency(function, (1, *shape), args.threads)
             seconds[name].append(time.perf_counter() - start)
             micros[name].append(1e3 * ms)
     print(f"LiteRT, 1×{'×'.join(map(str, shape))}, {args.threads} thread(s), "

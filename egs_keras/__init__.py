@@ -12,6 +12,9 @@ from egs_keras import ops
 from egs_keras import optimizers
 from egs_keras import search_space
 from egs_keras import training
+from egs_keras.costs import edge_tables  # noqa: F401  (egs_keras.costs.* after import egs_keras)
+from egs_keras.costs import measures  # noqa: F401
+from egs_keras.costs import prior  # noqa: F401
 from egs_keras.layers import EGSChoice
 from egs_keras.layers import EnsembleGumbelSoftmax
 from egs_keras.models import SearchModel

@@ -26,9 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from egs_keras import cost_measures
 from egs_keras import optimizers
 from egs_keras import record_files
+from egs_keras.costs import measures
 from egs_keras.data import image_datasets
 from egs_keras.export import export_classifier
 from egs_keras.export import litert
@@ -209,7 +209,7 @@ def train_and_score(config, model, spec, image_size, train, test):
                                                                   section.batch_size),
                                 verbose=0, return_dict=True)
     return {"test_accuracy": round(float(evaluation["accuracy"]), 4),
-            "parameters": cost_measures.count_parameters(model),
+            "parameters": measures.count_parameters(model),
             "train_seconds": round(seconds, 1)}
 
 

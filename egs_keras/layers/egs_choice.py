@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
-from egs_keras import cost_measures
+from egs_keras.costs import measures
 from egs_keras.layers import gating
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
 
@@ -85,7 +85,7 @@ class EGSChoice(keras.layers.Layer):
         self.supports_jit = execution == "dense"
         self.cost_measure = None
         if isinstance(op_costs, str):
-            self.cost_measure = cost_measures.check_measure(op_costs)
+            self.cost_measure = measures.check_measure(op_costs)
             op_costs = None
         if decision is None:
             num_samples = _validation.check_positive_int("num_samples", num_samples)
@@ -177,15 +177,15 @@ class EGSChoice(keras.layers.Layer):
         batch = input_shape[0] or DEFAULT_COST_BATCH
         for candidate in self.candidates:
             if self.cost_measure == "parameters":
-                costs.append(float(cost_measures.count_parameters(candidate)))
+                costs.append(float(measures.count_parameters(candidate)))
             elif self.cost_measure == "multiply_adds":
-                costs.append(float(cost_measures.count_function_multiply_adds(
+                costs.append(float(measures.count_function_multiply_adds(
                     lambda x, c=candidate: c(x, training=False), (1, *input_shape[1:]))))
             elif self.cost_measure == "litert":  # one example's inference, as deployed
-                costs.append(cost_measures.measure_litert_latency(
+                costs.append(measures.measure_litert_latency(
                     lambda x, c=candidate: c(x, training=False), (1, *input_shape[1:])))
             else:
-                costs.append(cost_measures.measure_latency(
+                costs.append(measures.measure_latency(
                     lambda x, c=candidate: c(x, training=True), candidate.trainable_weights,
                     (batch, *input_shape[1:])))
         return [round(c, 6) for c in costs]

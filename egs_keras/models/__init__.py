@@ -1,7 +1,6 @@
-"""Search, evaluation and segmentation networks, and their size and cost."""
+"""Search, evaluation, segmentation and language networks (their sizes and costs are counted
+by `egs_keras.costs.measures`)."""
 
-from egs_keras.models import complexity
-from egs_keras.models import operation_costs
 from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel

@@ -5,9 +5,9 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.layers import operations
 from egs_keras.layers.genotype_cell import GenotypeCell
-from egs_keras.models import complexity
 from egs_keras.models import replica_steps
 from egs_keras.models.one_level_steps import OneLevelSteps
 
@@ -152,11 +152,11 @@ class EvaluationNetwork(OneLevelSteps, keras.Model):
 
     def count_parameters(self, include_auxiliary=False):
         """Trainable parameters (the auxiliary head only if asked; it is not exported)."""
-        return complexity.count_parameters(self, include_auxiliary)
+        return measures.count_parameters(self, include_auxiliary)
 
     def count_multiply_adds(self):
-        """Multiply-adds of one inference on one image (see `models.complexity`)."""
-        return complexity.count_multiply_adds(self)
+        """Multiply-adds of one inference on one image (see `costs.measures`)."""
+        return measures.count_multiply_adds(self)
 
     def train_step(self, data):
         def loss(x, y, y_pred, sample_weight):

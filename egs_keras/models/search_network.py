@@ -70,7 +70,7 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
         temperature: initial τ (anneal with `TemperatureScheduler`).
         op_costs, effectiveness_weight: the cost prior (see `EnsembleGumbelSoftmax`):
             `op_costs` is K costs for both cell types, or {"normal": costs, "reduce":
-            costs} with `[K]` or `[num_edges, K]` costs per type (`operation_costs` builds
+            costs} with `[K]` or `[num_edges, K]` costs per type (`costs.edge_tables` builds
             these tables from measured latency, parameters or multiply-adds). `none` takes
             no part in it (it keeps the uniform share 1/K of l: no connection is not a cheap
             operation).

@@ -27,9 +27,9 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.layers import operations
 from egs_keras.layers.genotype_cell import GenotypeCell
-from egs_keras.models import complexity
 from egs_keras.models.evaluation_network import imagenet_stem
 from egs_keras.models.one_level_steps import OneLevelSteps
 
@@ -181,11 +181,11 @@ class SegmentationNetwork(OneLevelSteps, keras.Model):
         return (*tuple(input_shape)[:3], self.num_classes)
 
     def count_parameters(self):
-        return complexity.count_parameters(self)
+        return measures.count_parameters(self)
 
     def count_multiply_adds(self, image_size):
         """Multiply-adds of one inference on one `image_size`² image."""
-        return complexity.count_multiply_adds(self, (image_size, image_size, self.channels))
+        return measures.count_multiply_adds(self, (image_size, image_size, self.channels))
 
 
 def _round_up(size, multiple):

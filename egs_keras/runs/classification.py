@@ -15,17 +15,17 @@ import tensorflow as tf
 from egs_keras import losses
 from egs_keras import optimizers
 from egs_keras import search_space
+from egs_keras.costs import edge_tables
+from egs_keras.costs import measures
+from egs_keras.costs import prior
 from egs_keras.data import image_datasets
 from egs_keras.export import litert
 from egs_keras.export import saved_model
-from egs_keras.models import complexity
-from egs_keras.models import operation_costs
 from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.models.search_network import EGSSearchNetwork
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import config as run_config
 from egs_keras.training import records
-from egs_keras.training import search_costs
 from egs_keras.training import search_fit
 from egs_keras.training import strategies
 from egs_keras.training import training_runs
@@ -39,23 +39,23 @@ def data_sets(config):
 
 def edge_costs(config, measure, **kwargs):
     """{"normal", "reduce": `[num_edges, K]`} costs by `measure` of the operations at the
-    shapes they have in `config`'s search network (see `search_costs.resolve_op_costs`)."""
+    shapes they have in `config`'s search network (see `prior.resolve_op_costs`)."""
     search, spec = config.search, image_datasets.get_dataset(config.data.name)
     size = config.data.image_size or spec.image_size
-    return operation_costs.cnn_edge_costs(
+    return edge_tables.cnn_edge_costs(
         search.primitives, measure, image_shape=(size, size, spec.channels),
         filters=search.filters, num_cells=search.num_cells, num_nodes=search.num_nodes,
         **kwargs)
 
 
 def op_costs_of(config, workdir=None, strategy=None):
-    """`search_costs.resolve_op_costs` for a CNN search config."""
-    return search_costs.resolve_op_costs(config, workdir, strategy, edge_costs=edge_costs)
+    """`prior.resolve_op_costs` for a CNN search config."""
+    return prior.resolve_op_costs(config, workdir, strategy, edge_costs=edge_costs)
 
 
 def build_search_model(config, steps_per_epoch, op_costs=None):
     """The compiled `EGSSearchNetwork` of a config (create it inside a strategy's scope);
-    `op_costs` as `search_costs.resolve_op_costs` returns them (resolved here, with
+    `op_costs` as `prior.resolve_op_costs` returns them (resolved here, with
     latencies kept in memory, if not given)."""
     if op_costs is None:
         op_costs = op_costs_of(config)
@@ -187,8 +187,8 @@ def run_training(config, workdir, genotype, strategy="default"):
     def summarize(model, scores):
         return {"test_accuracy": scores["test"]["accuracy"],
                 "test_loss": scores["test"]["loss"],
-                "parameters": complexity.count_parameters(model),
-                "multiply_adds": complexity.count_multiply_adds(model),
+                "parameters": measures.count_parameters(model),
+                "multiply_adds": measures.count_multiply_adds(model),
                 "epochs": train.epochs}
 
     drop_path = ([run_callbacks.DropPathScheduler(train.drop_path_rate, train.epochs)]
@@ -204,10 +204,10 @@ def count_network(config, genotype):
     evaluation network of `config.train` for `genotype`, without training (`egs-count`)."""
     model = build_evaluation_model(config, search_space.load_genotype(genotype),
                                    steps_per_epoch=1)
-    return {"parameters": complexity.count_parameters(model),
-            "parameters_with_auxiliary": complexity.count_parameters(model,
+    return {"parameters": measures.count_parameters(model),
+            "parameters_with_auxiliary": measures.count_parameters(model,
                                                                      include_auxiliary=True),
-            "multiply_adds": complexity.count_multiply_adds(model),
+            "multiply_adds": measures.count_multiply_adds(model),
             "input_shape": list(model.image_shape)}
 
 

@@ -16,6 +16,9 @@ import tensorflow as tf
 from egs_keras import _validation
 from egs_keras import optimizers
 from egs_keras import search_space
+from egs_keras.costs import edge_tables
+from egs_keras.costs import measures
+from egs_keras.costs import prior
 from egs_keras.data import language_modeling
 from egs_keras.data import text_corpora
 from egs_keras.export import language_model
@@ -23,13 +26,11 @@ from egs_keras.export import litert
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.layers.genotype_rnn_cell import GenotypeRNNCell
 from egs_keras.metrics import Perplexity
-from egs_keras.models import operation_costs
 from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel
 from egs_keras.training import averaging
 from egs_keras.training import config as run_config
 from egs_keras.training import records
-from egs_keras.training import search_costs
 from egs_keras.training import search_fit
 from egs_keras.training import strategies
 from egs_keras.training import training_runs
@@ -81,21 +82,21 @@ def data_sets(config):
 
 def edge_costs(config, measure, **kwargs):
     """{"recurrent": `[num_edges, K]`} costs by `measure` of the operations of `config`'s
-    recurrent search cell (see `search_costs.resolve_op_costs`)."""
+    recurrent search cell (see `prior.resolve_op_costs`)."""
     search = config.search
     num_edges = len(search_space.edges(search.num_nodes - 4, num_inputs=1))
-    return operation_costs.rnn_edge_costs(search.primitives, measure, units=search.units,
+    return edge_tables.rnn_edge_costs(search.primitives, measure, units=search.units,
                                           num_edges=num_edges, **kwargs)
 
 
 def op_costs_of(config, workdir=None, strategy=None):
-    """`search_costs.resolve_op_costs` for a recurrent search config."""
-    return search_costs.resolve_op_costs(config, workdir, strategy, edge_costs=edge_costs)
+    """`prior.resolve_op_costs` for a recurrent search config."""
+    return prior.resolve_op_costs(config, workdir, strategy, edge_costs=edge_costs)
 
 
 def build_search_model(config, vocab_size, op_costs=None):
     """The compiled `RecurrentSearchModel` of `config.search`; `op_costs` as
-    `search_costs.resolve_op_costs` returns them (resolved here if not given)."""
+    `prior.resolve_op_costs` returns them (resolved here if not given)."""
     search = config.search
     if op_costs is None:
         op_costs = op_costs_of(config)
@@ -202,7 +203,7 @@ def run_training(config, workdir, genotype, strategy="default"):
     def summarize(model, scores):
         return {"valid_perplexity": float(scores["validation"]["perplexity"]),
                 "test_perplexity": float(scores["test"]["perplexity"]),
-                "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+                "parameters": measures.count_parameters(model),
                 "vocabulary_size": len(vocabulary), "epochs": train.epochs}
 
     return training_runs.train_and_evaluate(

@@ -15,11 +15,11 @@ import keras
 from egs_keras import metrics
 from egs_keras import optimizers
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.data import image_datasets
 from egs_keras.data import segmentation_datasets
 from egs_keras.export import litert
 from egs_keras.export import segmentation
-from egs_keras.models import complexity
 from egs_keras.models.segmentation_network import SegmentationNetwork
 from egs_keras.runs import classification
 from egs_keras.training import checkpointing
@@ -80,7 +80,7 @@ def count_network(config, genotype):
     model = build_segmentation_model(config, search_space.load_genotype(genotype),
                                      steps_per_epoch=1)
     eval_size = sizes(config)[1]
-    return {"parameters": complexity.count_parameters(model),
+    return {"parameters": measures.count_parameters(model),
             "multiply_adds": model.count_multiply_adds(eval_size),
             "input_shape": [eval_size, eval_size, 3]}
 
@@ -159,7 +159,7 @@ def run_training(config, workdir, genotype, strategy="default"):
         return {"mean_iou": float(test["mean_iou"]),
                 "iou": {name: float(test[f"iou_{name}"]) for name in spec.class_names},
                 "test_loss": float(test["loss"]),
-                "parameters": complexity.count_parameters(model),
+                "parameters": measures.count_parameters(model),
                 "multiply_adds": model.count_multiply_adds(eval_size),
                 "eval_size": eval_size, "epochs": train.epochs}
 

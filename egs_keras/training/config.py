@@ -13,14 +13,13 @@ True
 import ml_collections
 
 from egs_keras import _validation
-from egs_keras import cost_measures
 from egs_keras import optimizers
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.data import image_datasets
 from egs_keras.export import formats
 from egs_keras.export import litert
 from egs_keras.layers import gating
-from egs_keras.models import operation_costs
 from egs_keras.models.architecture_search import SEARCH_MODES
 from egs_keras.models.evaluation_network import STEMS
 
@@ -367,8 +366,8 @@ def _check_search_choices(search):
         raise _validation.invalid("config.search.edges_per_node",
                                   "0 (keep every edge) or a positive integer", edges)
     costs = search.op_costs
-    if isinstance(costs, str) and costs.strip() and costs not in operation_costs.MEASURES:
-        expected = (f"one of {list(operation_costs.MEASURES)}, {len(search.primitives)} "
+    if isinstance(costs, str) and costs.strip() and costs not in measures.MEASURES:
+        expected = (f"one of {list(measures.MEASURES)}, {len(search.primitives)} "
                     "comma-separated numbers (one per operation) or '' (no prior)")
         try:
             numbers = [float(c) for c in costs.split(",")]
@@ -379,7 +378,7 @@ def _check_search_choices(search):
     _validation.check_positive_int("config.search.litert_threads",
                                    search.get("litert_threads", 1))
     device = search.get("latency_device", "")
-    if device and (costs not in cost_measures.MEASURED or not search.latency_table):
+    if device and (costs not in measures.MEASURED or not search.latency_table):
         raise _validation.invalid(
             "config.search.latency_device", '"" unless op_costs is "latency" or "litert" and '
             "latency_table names the table measured on that device", device,

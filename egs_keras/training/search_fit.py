@@ -18,10 +18,10 @@ import tensorflow as tf
 from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras import visualize
+from egs_keras.costs import prior
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import distributed_loop
 from egs_keras.training import records
-from egs_keras.training import search_costs
 from egs_keras.training import strategies
 from egs_keras.training import temperature
 
@@ -41,8 +41,8 @@ def fit_and_derive(model, config, workdir, batches, steps, validation, callbacks
     derivation = derivation_options(config)
     cost = None
     if isinstance(op_costs, dict):  # tables of a measure: log the derived cells' cost
-        cost = (search_costs.LOG_NAMES[search.op_costs],
-                lambda genotype: search_costs.derived_cost(genotype, op_costs))
+        cost = (prior.LOG_NAMES[search.op_costs],
+                lambda genotype: prior.derived_cost(genotype, op_costs))
     recorder = run_callbacks.ArchitectureRecorder(
         workdir, workdir / "logs", derivation={"strategy": recorder_strategy(config),
                                                **derivation}, cost=cost)

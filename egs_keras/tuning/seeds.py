@@ -19,9 +19,9 @@ import numpy as np
 
 from egs_keras import _validation
 from egs_keras import record_files
+from egs_keras.costs import prior
 from egs_keras.runs import tasks
 from egs_keras.training import records
-from egs_keras.training import search_costs
 from egs_keras.tuning import scoring
 
 
@@ -64,7 +64,7 @@ def run_multi_seed(config, directory, seeds, retrain_epochs, strategy="default")
     seeds = _seeds(seeds)
     scored = {}
     for seed in seeds:
-        seed_config = search_costs.share_latency_table(config.copy_and_resolve_references(),
+        seed_config = prior.share_latency_table(config.copy_and_resolve_references(),
                                                        directory)
         seed_config.seed = seed
         folder = directory / f"seed_{seed}"

@@ -20,9 +20,9 @@ import keras_tuner as kt
 
 from egs_keras import _validation
 from egs_keras import record_files
+from egs_keras.costs import prior
 from egs_keras.runs import tasks
 from egs_keras.training import records
-from egs_keras.training import search_costs
 from egs_keras.tuning import scoring
 
 ORACLES = ("random", "bayesian")
@@ -83,7 +83,7 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
                          project_name=project_name, overwrite=False)
 
     def run_trial(self, trial, *args, **kwargs):
-        trial_config = search_costs.share_latency_table(
+        trial_config = prior.share_latency_table(
             config_for(self.config, trial.hyperparameters.values), self.directory)
         folder = pathlib.Path(self.get_trial_dir(trial.trial_id))
         genotype = tasks.run_search(trial_config, folder / "search", self.strategy)

@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.models import EvaluationNetwork
-from egs_keras.models import complexity
 from egs_keras.training import DropPathScheduler
 
 DARTS_V2 = search_space.published_genotype("darts_v2")
@@ -17,7 +17,7 @@ def test_darts_v2_at_paper_size_has_the_published_parameter_count():
     model = EvaluationNetwork(DARTS_V2, num_classes=10, input_shape=(32, 32, 3), filters=36,
                               num_cells=20)
     assert 3.25e6 < model.count_parameters() < 3.4e6
-    assert model.count_parameters() == complexity.count_parameters(model)
+    assert model.count_parameters() == measures.count_parameters(model)
     assert model.count_parameters(include_auxiliary=True) > model.count_parameters()
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from egs_keras import runs
 from egs_keras import search_space
+from egs_keras.costs import edge_tables
 from egs_keras.export import saved_model
 from egs_keras.layers import EGSChoice
 from egs_keras.models import EvaluationNetwork
-from egs_keras.models import operation_costs
 from egs_keras.training import config as run_config
 from egs_keras.training import records
 
@@ -144,19 +144,19 @@ def test_a_negative_or_nan_latency_names_the_file_and_the_entry(tmp_path):
                                                     _entry("sep_conv_3x3", bad)]})
         path.write_text(text.replace('"NaN"', "NaN"))
         with pytest.raises(ValueError, match=r"latency\.json.*entry 1 \(sep_conv_3x3.*ms="):
-            operation_costs.LatencyTable(path)
+            edge_tables.LatencyTable(path)
 
 
 def test_two_searches_sharing_a_latency_table_keep_each_others_entries(tmp_path):
     """Probe 32.7: the last writer's entries replaced the other's."""
     path = tmp_path / "shared" / "latency.json"
-    first, second = operation_costs.LatencyTable(path), operation_costs.LatencyTable(path)
+    first, second = edge_tables.LatencyTable(path), edge_tables.LatencyTable(path)
     first.lookup("normal", "sep_conv_3x3", (1, 8, 8, 4), 1, "cpu", lambda: 1.5)
     second.lookup("normal", "max_pool_3x3", (1, 8, 8, 4), 1, "cpu", lambda: 0.25)
     second.lookup("normal", "sep_conv_3x3", (1, 8, 8, 4), 1, "cpu", lambda: 9.0)
     first.save()
     second.save()
-    merged = operation_costs.LatencyTable(path)
+    merged = edge_tables.LatencyTable(path)
     assert merged.lookup("normal", "sep_conv_3x3", (1, 8, 8, 4), 1, "cpu", None) == 1.5
     assert merged.lookup("normal", "max_pool_3x3", (1, 8, 8, 4), 1, "cpu", None) == 0.25
     assert sorted(p.name for p in path.parent.iterdir()) == [".latency.json.lock",

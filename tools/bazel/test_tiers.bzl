@@ -4,7 +4,7 @@ it to mark every other test file `slow` (so `pytest -m "not slow"` runs the same
 and spawn no trainer process; the rest (end-to-end runs) run under `make test`."""
 
 FAST_TESTS = [
-    "tests/cost_measures_test.py",
+    "tests/costs/measures_test.py",
     "tests/data/augment_test.py",
     "tests/data/image_datasets_test.py",
     "tests/data/language_modeling_test.py",

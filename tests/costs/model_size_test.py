@@ -1,8 +1,8 @@
 import keras
 
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.models import EvaluationNetwork
-from egs_keras.models import complexity
 
 
 def test_multiply_adds_of_known_layers():
@@ -14,7 +14,7 @@ def test_multiply_adds_of_known_layers():
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(4)(x)
     model = keras.Model(inputs, outputs)
-    assert complexity.count_multiply_adds(model, (10, 10, 3)) == 10 * 10 * 8 * (27 + 9) + 32
+    assert measures.count_multiply_adds(model, (10, 10, 3)) == 10 * 10 * 8 * (27 + 9) + 32
 
 
 def test_darts_v2_imagenet_mobile_setting_is_under_600m_multiply_adds():
@@ -24,5 +24,5 @@ def test_darts_v2_imagenet_mobile_setting_is_under_600m_multiply_adds():
     model = EvaluationNetwork(search_space.published_genotype("darts_v2"), num_classes=1000,
                               input_shape=(224, 224, 3), filters=48, num_cells=14,
                               stem="imagenet")
-    assert 4.6e6 < complexity.count_parameters(model) < 4.8e6
-    assert 520e6 < complexity.count_multiply_adds(model) < 600e6
+    assert 4.6e6 < measures.count_parameters(model) < 4.8e6
+    assert 520e6 < measures.count_multiply_adds(model) < 600e6

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from egs_keras import cost_measures
 from egs_keras import search_space
+from egs_keras.costs import edge_tables
+from egs_keras.costs import measures
 from egs_keras.layers import operations
-from egs_keras.models import operation_costs
 
 PRIMITIVES = search_space.CNN_PRIMITIVES
 
@@ -24,7 +24,7 @@ def test_parameter_tables_sum_each_edge_over_the_cells_of_its_type():
     """3 cells (normal at 4 filters, reductions at 8 and 16): a normal edge costs what its
     operation costs at 4 filters; a reduction edge the sum over both reduction cells, with
     stride 2 on the edges that leave the inputs (a factorized reduce for skip_connect)."""
-    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "parameters", image_shape=(16, 16, 3),
+    costs = edge_tables.cnn_edge_costs(PRIMITIVES, "parameters", image_shape=(16, 16, 3),
                                            filters=4, num_cells=3, num_nodes=5, batch_size=2)
     edges = search_space.edges(2)
     for e, (i, _) in enumerate(edges):
@@ -41,11 +41,11 @@ def test_parameter_tables_sum_each_edge_over_the_cells_of_its_type():
 def _multiply_adds(name, shape, stride):
     op = operations.get_operation(name, shape[-1], stride)
     op.build(shape)
-    return cost_measures.count_function_multiply_adds(lambda x: op(x, training=False), shape)
+    return measures.count_function_multiply_adds(lambda x: op(x, training=False), shape)
 
 
 def test_multiply_adds_follow_the_resolution_of_each_edge():
-    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "multiply_adds", image_shape=(16, 16, 3),
+    costs = edge_tables.cnn_edge_costs(PRIMITIVES, "multiply_adds", image_shape=(16, 16, 3),
                                            filters=4, num_cells=3, num_nodes=5, batch_size=2)
     for name in ("sep_conv_5x5", "dil_conv_3x3", "skip_connect"):
         k = PRIMITIVES.index(name)
@@ -62,16 +62,16 @@ def test_multiply_adds_follow_the_resolution_of_each_edge():
 def test_latency_is_measured_once_kept_in_json_and_reused(tmp_path, monkeypatch):
     path = tmp_path / "latency.json"
     calls = []
-    measure = operation_costs.measure_latency
+    measure = edge_tables.measure_latency
 
     def counting(*args, **kwargs):
         calls.append(args[2])
         return measure(*args, **kwargs)
 
-    monkeypatch.setattr(operation_costs, "measure_latency", counting)
+    monkeypatch.setattr(edge_tables, "measure_latency", counting)
     options = dict(image_shape=(8, 8, 1), filters=2, num_cells=2, num_nodes=5, batch_size=4)
-    table = operation_costs.LatencyTable(path)
-    first = operation_costs.cnn_edge_costs(PRIMITIVES, "latency", table=table, **options)
+    table = edge_tables.LatencyTable(path)
+    first = edge_tables.cnn_edge_costs(PRIMITIVES, "latency", table=table, **options)
     # Cell 0 and 1 are reductions (8×8 → 4×4 at 4 filters, 4×4 → 2×2 at 8), stride 2 on the
     # edges from the inputs, stride 1 inside: 4 (shape, stride) pairs × 7 operations.
     assert len(calls) == 4 * 7
@@ -80,8 +80,8 @@ def test_latency_is_measured_once_kept_in_json_and_reused(tmp_path, monkeypatch)
     assert {(tuple(e["shape"]), e["stride"]) for e in entries} == {
         ((4, 8, 8, 4), 2), ((4, 4, 4, 4), 1), ((4, 4, 4, 8), 2), ((4, 2, 2, 8), 1)}
     assert all(e["device"].endswith("CPU:0") and e["ms"] >= 0 for e in entries)
-    again = operation_costs.cnn_edge_costs(
-        PRIMITIVES, "latency", table=operation_costs.LatencyTable(path), **options)
+    again = edge_tables.cnn_edge_costs(
+        PRIMITIVES, "latency", table=edge_tables.LatencyTable(path), **options)
     assert len(calls) == 4 * 7  # nothing measured again: a resumed search has the same prior
     for name in first:
         np.testing.assert_array_equal(again[name], first[name])
@@ -89,14 +89,14 @@ def test_latency_is_measured_once_kept_in_json_and_reused(tmp_path, monkeypatch)
 
 
 def test_recurrent_edge_costs():
-    latency = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "latency", units=32,
+    latency = edge_tables.rnn_edge_costs(search_space.RNN_PRIMITIVES, "latency", units=32,
                                              num_edges=3, batch_size=8)["recurrent"]
     assert latency.shape == (3, 5) and np.all(latency[:, 0] == 0) and np.all(latency[:, 1:] > 0)
     np.testing.assert_array_equal(latency[0], latency[2])
-    parameters = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "parameters",
+    parameters = edge_tables.rnn_edge_costs(search_space.RNN_PRIMITIVES, "parameters",
                                                 units=32, num_edges=2, batch_size=8)
     assert parameters["recurrent"][1].tolist() == [0.0] + [2 * 32 * 32.0] * 4
-    macs = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "multiply_adds",
+    macs = edge_tables.rnn_edge_costs(search_space.RNN_PRIMITIVES, "multiply_adds",
                                           units=32, num_edges=1, batch_size=8)["recurrent"][0]
     assert macs.tolist() == [0.0] + [2 * 32 * 32.0] * 4  # one [1, 32] × [32, 64] product
 
@@ -105,18 +105,18 @@ def test_a_damaged_table_is_named_and_nothing_is_overwritten(tmp_path):
     path = tmp_path / "latency.json"
     path.write_text('{"format": 1, "entries": [{"op": ')
     with pytest.raises(ValueError, match="latency.json.*cannot be read.*Delete it"):
-        operation_costs.LatencyTable(path)
+        edge_tables.LatencyTable(path)
     assert path.read_text().endswith('"op": ')
     with pytest.raises(ValueError, match="`op_costs`, expected one of"):
-        operation_costs.cnn_edge_costs(PRIMITIVES, "flops", image_shape=(8, 8, 1), filters=2,
+        edge_tables.cnn_edge_costs(PRIMITIVES, "flops", image_shape=(8, 8, 1), filters=2,
                                        num_cells=1, num_nodes=4, batch_size=2)
 
 
 def test_the_litert_prior_times_one_inference_of_each_operation_as_deployed(tmp_path):
     path = tmp_path / "latency.csv"  # a CSV table, as a device benchmark writes one
     options = dict(image_shape=(16, 16, 1), filters=8, num_cells=1, num_nodes=4,
-                   batch_size=32, table=operation_costs.LatencyTable(path), litert_threads=1)
-    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "litert", **options)["reduce"]
+                   batch_size=32, table=edge_tables.LatencyTable(path), litert_threads=1)
+    costs = edge_tables.cnn_edge_costs(PRIMITIVES, "litert", **options)["reduce"]
     rows = path.read_text().splitlines()
     assert rows[0] == "kind,op,shape,stride,device,ms"
     # One reduction cell (16 filters) with one node, fed by both inputs at stride 2: one
@@ -127,10 +127,10 @@ def test_the_litert_prior_times_one_inference_of_each_operation_as_deployed(tmp_
     assert by_name["none"] == 0
     assert by_name["sep_conv_5x5"] > by_name["sep_conv_3x3"] > by_name["max_pool_3x3"]
     assert by_name["dil_conv_5x5"] > by_name["dil_conv_3x3"]
-    again = operation_costs.LatencyTable(path)  # read back from the CSV
-    np.testing.assert_array_equal(operation_costs.cnn_edge_costs(
+    again = edge_tables.LatencyTable(path)  # read back from the CSV
+    np.testing.assert_array_equal(edge_tables.cnn_edge_costs(
         PRIMITIVES, "litert", **{**options, "table": again})["reduce"], costs)
-    recurrent = operation_costs.rnn_edge_costs(search_space.RNN_PRIMITIVES, "litert",
+    recurrent = edge_tables.rnn_edge_costs(search_space.RNN_PRIMITIVES, "litert",
                                                units=16, num_edges=2, batch_size=8)
     assert np.all(recurrent["recurrent"][:, 0] == 0) and np.all(recurrent["recurrent"][:, 1:] > 0)
 
@@ -147,20 +147,20 @@ def test_a_table_measured_on_a_phone_is_the_prior_and_nothing_is_measured(tmp_pa
     path = tmp_path / "phone.csv"
     _phone_table(path)
     before = path.read_bytes()
-    monkeypatch.setattr(cost_measures, "measure_litert_latency", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(measures, "measure_litert_latency", lambda *a, **k: 1 / 0)
     options = dict(image_shape=(8, 8, 1), filters=2, num_cells=1, num_nodes=4, batch_size=4,
                    device="pixel-7")
-    table = operation_costs.LatencyTable(path, measured_elsewhere=True)
-    costs = operation_costs.cnn_edge_costs(PRIMITIVES, "litert", table=table, **options)
+    table = edge_tables.LatencyTable(path, measured_elsewhere=True)
+    costs = edge_tables.cnn_edge_costs(PRIMITIVES, "litert", table=table, **options)
     assert costs["reduce"][0].tolist() == [0.0] + [0.01 * (k + 1) for k in range(7)]
     assert path.read_bytes() == before  # read, never written
     message = r"no entry for max_pool_3x3 \(cnn\) at shape \[1, 8, 8, 8\], stride 2, on " \
               r"device 'pixel-7' \(it holds devices \['pixel-7'\]\)"
     with pytest.raises(ValueError, match=message):
-        operation_costs.cnn_edge_costs(PRIMITIVES, "litert", table=table,
+        edge_tables.cnn_edge_costs(PRIMITIVES, "litert", table=table,
                                        **{**options, "filters": 4})
     with pytest.raises(ValueError, match="does not exist"):
-        operation_costs.LatencyTable(tmp_path / "missing.csv", measured_elsewhere=True)
+        edge_tables.LatencyTable(tmp_path / "missing.csv", measured_elsewhere=True)
     path.write_text("op,ms\nskip_connect,1\n")
     with pytest.raises(ValueError, match="expected the header 'kind,op,shape,stride,device,ms'"):
-        operation_costs.LatencyTable(path, measured_elsewhere=True)
+        edge_tables.LatencyTable(path, measured_elsewhere=True)

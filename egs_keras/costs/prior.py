@@ -1,5 +1,5 @@
 """The costs behind a search's efficiency prior, from its config: `config.search.op_costs` is
-"" (no prior), K comma-separated numbers, or a measure of `models.operation_costs`
+"" (no prior), K comma-separated numbers, or a measure of `costs.measures`
 ("latency", the paper's; "parameters"; "multiply_adds"; "litert", LiteRT inference with
 `config.search.litert_threads` threads), which becomes one `[num_edges, K]` table per cell
 type, measured at the shapes the operations have in this search network. Latencies are kept
@@ -17,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from egs_keras import _validation
-from egs_keras import cost_measures
 from egs_keras import search_space
-from egs_keras.models import operation_costs
+from egs_keras.costs import edge_tables
+from egs_keras.costs import measures
 
 LATENCY_FILE = "latency.json"
 LOG_NAMES = {"latency": "derived_latency_ms", "parameters": "derived_parameters",
@@ -39,21 +39,21 @@ def resolve_op_costs(config, workdir=None, strategy=None, *, edge_costs):
         return None
     if isinstance(costs, (list, tuple)):
         return [float(c) for c in costs]
-    if costs not in operation_costs.MEASURES:
+    if costs not in measures.MEASURES:
         try:
             return [float(c) for c in costs.split(",")]
         except ValueError:
             raise _validation.invalid(
-                "config.search.op_costs", f"one of {list(operation_costs.MEASURES)}, "
+                "config.search.op_costs", f"one of {list(measures.MEASURES)}, "
                 "comma-separated numbers (one per operation) or '' (no prior)", costs) from None
     strategy = strategy or tf.distribute.get_strategy()
     batch_size = max(search.batch_size // strategy.num_replicas_in_sync, 1)
     elsewhere = search.get("latency_device", "")  # a table measured on that device
-    table = operation_costs.LatencyTable(latency_path(config, workdir),
+    table = edge_tables.LatencyTable(latency_path(config, workdir),
                                          measured_elsewhere=bool(elsewhere))
     threads = search.get("litert_threads", 1)
-    device = elsewhere or (operation_costs.measurement_device(costs, strategy, threads)
-                           if costs in cost_measures.MEASURED else None)
+    device = elsewhere or (edge_tables.measurement_device(costs, strategy, threads)
+                           if costs in measures.MEASURED else None)
     tables = edge_costs(config, costs, batch_size=batch_size, device=device, table=table,
                         litert_threads=threads)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

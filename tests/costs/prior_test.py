@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from egs_keras import search_space
+from egs_keras.costs import prior
 from egs_keras.runs import classification
 from egs_keras.training import config as base
-from egs_keras.training import search_costs
 
 
 def _config(**search):
@@ -32,13 +32,13 @@ def test_no_prior_numbers_and_tables():
 def test_a_resumed_search_reuses_its_latency_table(tmp_path):
     config = _config(op_costs="latency")
     first = classification.op_costs_of(config, tmp_path)
-    table = tmp_path / search_costs.LATENCY_FILE
+    table = tmp_path / prior.LATENCY_FILE
     stamp = table.stat().st_mtime_ns
     assert classification.op_costs_of(config, tmp_path) == first
     assert table.stat().st_mtime_ns >= stamp
-    shared = search_costs.share_latency_table(_config(op_costs="latency"), tmp_path / "tuner")
+    shared = prior.share_latency_table(_config(op_costs="latency"), tmp_path / "tuner")
     assert shared.search.latency_table == str(tmp_path / "tuner" / "latency.json")
-    assert search_costs.latency_path(shared, tmp_path) == tmp_path / "tuner" / "latency.json"
+    assert prior.latency_path(shared, tmp_path) == tmp_path / "tuner" / "latency.json"
 
 
 def test_a_search_can_target_a_device_by_its_table(tmp_path):
@@ -46,7 +46,7 @@ def test_a_search_can_target_a_device_by_its_table(tmp_path):
     the phone's numbers are the prior, and a shape the phone was not measured at is named."""
     here = classification.op_costs_of(_config(op_costs="litert"), tmp_path)
     phone = tmp_path / "phone.csv"
-    rows = (tmp_path / search_costs.LATENCY_FILE).read_text()
+    rows = (tmp_path / prior.LATENCY_FILE).read_text()
     lines = ["kind,op,shape,stride,device,ms"]
     for entry in json.loads(rows)["entries"]:
         lines.append(f"{entry['kind']},{entry['op']},{'x'.join(map(str, entry['shape']))},"
@@ -84,5 +84,5 @@ def test_the_cost_of_a_derived_genotype_sums_its_pairs_edge_costs():
     expected = (table[edges.index((1, 2)), primitives.index("sep_conv_3x3")]
                 + table[edges.index((0, 3)), primitives.index("skip_connect")]
                 + table[edges.index((2, 3)), primitives.index("max_pool_3x3")])
-    assert search_costs.derived_cost(genotype, {"normal": table, "reduce": 2 * table}) == \
+    assert prior.derived_cost(genotype, {"normal": table, "reduce": 2 * table}) == \
         3 * expected

@@ -16,7 +16,7 @@ the recurrent cell. Measures (`MEASURES`):
 * "multiply_adds": multiply-adds of one forward pass on one example;
 * "litert": milliseconds of one inference on one example (batch 1) of the operation as an
   evaluation network has it, converted to LiteRT and run in LiteRT's interpreter
-  (`cost_measures.measure_litert_latency`; the table's device names the runtime and its
+  (`measures.measure_litert_latency`; the table's device names the runtime and its
   threads): what the deployed network pays.
 
 A `LatencyTable` given a `device` measured elsewhere (e.g. a phone) is read, never measured
@@ -38,17 +38,16 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from egs_keras import cost_measures
 from egs_keras import file_locks
 from egs_keras import record_files
 from egs_keras import search_space
+from egs_keras.costs import measures
 from egs_keras.layers import highway_cell
 from egs_keras.layers import operations
 from egs_keras.models.search_network import CELL_TYPES
 from egs_keras.models.search_network import cell_plan
 
-MEASURES = cost_measures.MEASURES
-measure_latency = cost_measures.measure_latency  # a module name, so tests can count calls
+measure_latency = measures.measure_latency  # a module name, so tests can count calls
 CNN_PRIMITIVES = search_space.CNN_PRIMITIVES
 TABLE_FORMAT = 1
 
@@ -198,7 +197,7 @@ def cnn_edge_costs(primitives, measure, *, image_shape, filters, num_cells, num_
     in the module docstring; `batch_size` is the per-replica batch; `table` a
     `LatencyTable`, in memory by default; `device` the table's device name, by default this
     machine's (`measurement_device`); `litert_threads` LiteRT's threads for "litert")."""
-    cost_measures.check_measure(measure)
+    measures.check_measure(measure)
     primitives = operations.check_operation_names(primitives)
     table = table or LatencyTable()
     device = device or measurement_device(measure, litert_threads=litert_threads)
@@ -229,7 +228,7 @@ def _cnn_operation_cost(name, shape, stride, measure, device, table, litert_thre
         def run():
             op = operations.get_operation(name, shape[-1], stride, search=False)
             op.build(one)
-            return cost_measures.measure_litert_latency(lambda x: op(x, training=False), one,
+            return measures.measure_litert_latency(lambda x: op(x, training=False), one,
                                                         litert_threads)
 
         return table.lookup("cnn", name, one, stride, device, run)
@@ -246,7 +245,7 @@ def _cnn_operation_cost(name, shape, stride, measure, device, table, litert_thre
     op.build(shape)
     if measure == "parameters":
         return float(sum(np.prod(w.shape) for w in op.trainable_weights))
-    return float(cost_measures.count_function_multiply_adds(
+    return float(measures.count_function_multiply_adds(
         lambda x: op(x, training=False), (1, *shape[1:])))
 
 
@@ -255,7 +254,7 @@ def rnn_edge_costs(primitives, measure, *, units, num_edges, batch_size, device=
     """{"recurrent": costs}, `[num_edges, K]`: the cost of activation k on an edge of the
     recurrent search cell, i.e. of the highway s + σ(c̃) ⊙ (f_k(g) − s) with [c̃, g] = s·W
     for a `[batch_size, units]` state (the same on every edge; `none` costs 0)."""
-    cost_measures.check_measure(measure)
+    measures.check_measure(measure)
     primitives = highway_cell.check_activation_names(primitives)
     table = table or LatencyTable()
     device = device or measurement_device(measure, litert_threads=litert_threads)
@@ -281,11 +280,11 @@ def _rnn_activation_cost(name, units, batch_size, measure, device, table, litert
 
     if measure == "multiply_adds":
         kernel = tf.zeros([units, 2 * units])
-        return float(cost_measures.count_function_multiply_adds(edge(kernel), (1, units)))
+        return float(measures.count_function_multiply_adds(edge(kernel), (1, units)))
     if measure == "litert":
         def deployed():
             kernel = tf.random.stateless_normal([units, 2 * units], [0, 1])
-            return cost_measures.measure_litert_latency(edge(kernel), (1, units),
+            return measures.measure_litert_latency(edge(kernel), (1, units),
                                                         litert_threads)
 
         return table.lookup("rnn", name, (1, units), 1, device, deployed)

@@ -1,9 +1,11 @@
-"""What a function or a layer costs: the measures of the resource prior.
+"""What a function, a layer or a model costs: the measures of the resource prior, and the
+size of a network.
 
 * "latency": milliseconds of one forward + backward pass (gradients for the input and the
   weights, as in a training step), the median of repeated runs after warm-up, minus the same
   harness around no operation (`measure_latency`);
-* "parameters": trainable weights (`count_parameters`);
+* "parameters": trainable weights (`count_parameters`; an evaluation network's auxiliary
+  head only if asked);
 * "multiply_adds": multiply-adds of the convolutions and matrix products of one forward pass
   on one example, read from the traced graph (`count_function_multiply_adds`);
 * "litert": milliseconds of one inference on one example in LiteRT's interpreter, the
@@ -14,6 +16,16 @@
 >>> dense.build((None, 8))
 >>> count_parameters(dense), count_function_multiply_adds(dense, (1, 8))
 (36, 32)
+
+A network's multiply-adds are counted the way papers report them ("mult-adds"): the
+convolutions and dense layers of one inference on one image, read from the traced graph, so
+every layer counts, whoever wrote it:
+
+>>> genotype = egs_keras.search_space.published_genotype("darts_v2")
+>>> model = egs_keras.models.EvaluationNetwork(genotype, input_shape=(32, 32, 3),
+...                                            filters=8, num_cells=3)
+>>> count_multiply_adds(model) > count_parameters(model) > 0
+True
 """
 
 import statistics
@@ -34,9 +46,19 @@ def check_measure(measure, name="op_costs"):
     return measure
 
 
-def count_parameters(layer):
-    """The number of trainable weights of a built layer."""
-    return int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+def count_parameters(layer, include_auxiliary=False):
+    """The number of trainable weights of a built layer or model, without an evaluation
+    network's `auxiliary_head` (a training aid, never exported) unless `include_auxiliary`."""
+    head = getattr(layer, "auxiliary_head", None)
+    skip = set() if include_auxiliary or head is None else {id(w) for w in head.weights}
+    return int(sum(np.prod(w.shape) for w in layer.trainable_weights if id(w) not in skip))
+
+
+def count_multiply_adds(model, input_shape=None):
+    """Multiply-adds of `model(x, training=False)` for one example of `input_shape` (default:
+    the model's `image_shape`)."""
+    shape = tuple(input_shape or model.image_shape)
+    return count_function_multiply_adds(lambda x: model(x, training=False), (1, *shape))
 
 
 def measure_latency(function, variables, input_shape, warmup=3, repeats=15, device=None):
