@@ -32,6 +32,7 @@ def measure(num_samples, args):
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
+    from egs_keras import search_space  # noqa: PLC0415
     from egs_keras.costs import edge_tables  # noqa: PLC0415
     from egs_keras.data import image_datasets  # noqa: PLC0415
     from egs_keras.models import EGSSearchNetwork  # noqa: PLC0415
@@ -43,7 +44,7 @@ def measure(num_samples, args):
     batch = next(iter(batches))
     shape = (args.size, args.size, 1)
     costs = edge_tables.cnn_edge_costs(
-        edge_tables.CNN_PRIMITIVES, "multiply_adds", image_shape=shape,
+        search_space.CNN_PRIMITIVES, "multiply_adds", image_shape=shape,
         filters=args.filters, num_cells=args.cells, num_nodes=7, batch_size=args.batch)
     costs = {k: v.tolist() for k, v in costs.items()}
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -34,6 +34,7 @@ CNN_PRIMITIVES = (
     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
 )
 RNN_PRIMITIVES = ("none", "tanh", "relu", "sigmoid", "identity")
+DEFAULT_PRIMITIVES = {"cnn": CNN_PRIMITIVES, "rnn": RNN_PRIMITIVES}  # per genotype kind
 CELL_NAMES = {"cnn": ("normal", "reduce"), "rnn": ("recurrent",)}
 # Input nodes of each kind's cells: the two previous cells' outputs; the input and the state.
 NUM_INPUTS = {"cnn": 2, "rnn": 1}
@@ -172,7 +173,7 @@ class Genotype:
                 ) from None
         return cls(
             cells=parsed, kind=kind,
-            primitives=data.get("primitives", CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES),
+            primitives=data.get("primitives", DEFAULT_PRIMITIVES[kind]),
             name=data.get("name", ""),
             derivation=dict(data.get("derivation") or {}),
         )
@@ -329,7 +330,7 @@ def derive_genotype(
     """
     if kind not in CELL_NAMES:
         raise _validation.invalid("kind", f"one of {sorted(CELL_NAMES)}", kind)
-    primitives = tuple(primitives or (CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES))
+    primitives = tuple(primitives or DEFAULT_PRIMITIVES[kind])
     num_samples = _validation.check_positive_int("num_samples", num_samples)
     if strategy not in DERIVE_STRATEGIES:
         raise _validation.invalid("strategy", '"most_probable" or "sample"', strategy)
@@ -337,7 +338,7 @@ def derive_genotype(
         edges_per_node = DEFAULT_EDGES_PER_NODE[kind]
     if edges_per_node is not None:
         edges_per_node = _validation.check_positive_int("edges_per_node", edges_per_node)
-    num_inputs = num_inputs or (2 if kind == "cnn" else 1)
+    num_inputs = num_inputs or NUM_INPUTS[kind]
     rng = np.random.default_rng(seed)
     cells = {}
     for name, probs in probabilities.items():
@@ -451,13 +452,13 @@ def random_genotype(num_samples, *, kind="cnn", primitives=None, num_intermediat
     """
     if kind not in CELL_NAMES:
         raise _validation.invalid("kind", f"one of {sorted(CELL_NAMES)}", kind)
-    primitives = tuple(primitives or (CNN_PRIMITIVES if kind == "cnn" else RNN_PRIMITIVES))
+    primitives = tuple(primitives or DEFAULT_PRIMITIVES[kind])
     num_ops = len(primitives)
     num_samples = _validation.check_positive_int("num_samples", num_samples)
     num_intermediate = _validation.check_positive_int("num_intermediate", num_intermediate)
     if edges_per_node is not None:
         edges_per_node = _validation.check_positive_int("edges_per_node", edges_per_node)
-    num_inputs = num_inputs or (2 if kind == "cnn" else 1)
+    num_inputs = num_inputs or NUM_INPUTS[kind]
     rng = np.random.default_rng(seed)
     sizes = np.arange(1, min(num_samples, num_ops) + 1)
     size_weights = np.array([math.comb(num_ops, m) for m in sizes], dtype="float64")

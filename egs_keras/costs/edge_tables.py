@@ -23,8 +23,9 @@ A `LatencyTable` given a `device` measured elsewhere (e.g. a phone) is read, nev
 into: an operation it lacks is an error naming the operation and the shape. `none` costs 0
 (it is never computed).
 
->>> costs = cnn_edge_costs(CNN_PRIMITIVES, "parameters", image_shape=(16, 16, 3), filters=4,
-...                        num_cells=3, num_nodes=5, batch_size=8)
+>>> costs = cnn_edge_costs(search_space.CNN_PRIMITIVES, "parameters",
+...                        image_shape=(16, 16, 3), filters=4, num_cells=3, num_nodes=5,
+...                        batch_size=8)
 >>> costs["normal"].shape, costs["reduce"].shape
 ((5, 8), (5, 8))
 """
@@ -48,7 +49,6 @@ from egs_keras.models.search_network import CELL_TYPES
 from egs_keras.models.search_network import cell_plan
 
 measure_latency = measures.measure_latency  # a module name, so tests can count calls
-CNN_PRIMITIVES = search_space.CNN_PRIMITIVES
 TABLE_FORMAT = 1
 
 

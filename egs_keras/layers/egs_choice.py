@@ -13,7 +13,6 @@ from egs_keras.costs import measures
 from egs_keras.layers import gating
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
 
-EXECUTION_MODES = gating.EXECUTION_MODES
 REDUCTIONS = ("sum", "mean")
 DEFAULT_COST_BATCH = 16  # the batch latencies are timed at when the input's is unknown
 # {traced graph: {(decision id, replica context id): its code in that graph}}: the one code per

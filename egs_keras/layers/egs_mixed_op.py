@@ -8,8 +8,6 @@ from egs_keras import search_space
 from egs_keras.layers import gating
 from egs_keras.layers import operations
 
-EXECUTION_MODES = gating.EXECUTION_MODES
-
 
 @keras.saving.register_keras_serializable(package="egs_keras")
 class EGSMixedOp(keras.layers.Layer):

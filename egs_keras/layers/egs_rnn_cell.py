@@ -9,8 +9,6 @@ from egs_keras.layers import gating
 from egs_keras.layers import highway_cell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
 
-EXECUTION_MODES = gating.EXECUTION_MODES
-
 
 @keras.saving.register_keras_serializable(package="egs_keras")
 class EGSRNNCell(highway_cell.HighwayCell):

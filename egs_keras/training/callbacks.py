@@ -41,6 +41,22 @@ class DropPathScheduler(keras.callbacks.Callback):
             logs["drop_path_rate"] = float(keras.ops.convert_to_numpy(self.model.drop_path_rate))
 
 
+def non_finite(logs, model):
+    """What is NaN or Inf after a step or an epoch: a loss in `logs` (keys ending in "loss")
+    or `model`'s architecture logits; None if all are finite.
+
+    >>> non_finite({"loss": float("nan")}, keras.Sequential())
+    'the loss is nan'
+    """
+    for name, value in (logs or {}).items():
+        if name.endswith("loss") and not math.isfinite(float(value)):
+            return f"the {name.replace('_', ' ')} is {float(value)}"
+    for variable in getattr(model, "arch_variables", ()):
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+            return f"the architecture logits `{variable.path}` hold NaN or Inf"
+    return None
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stops training with `NonFiniteError` as soon as the loss, or the architecture logits of
     a search network, hold NaN or Inf. Checkpoints are written only at the end of a finite
@@ -59,12 +75,9 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self._stop(f"the loss is {float(loss)}", batch)
-        for variable in getattr(self.model, "arch_variables", ()):
-            if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
-                self._stop(f"the architecture logits `{variable.path}` hold NaN or Inf", batch)
+        what = non_finite(logs, self.model)
+        if what:
+            self._stop(what, batch)
 
     def _stop(self, what, batch):
         where = ""

@@ -11,14 +11,13 @@ and the number of finished epochs. `restore()` returns the epoch to start from;
 ...           callbacks=[StopOnNonFinite(), CheckpointCallback(checkpoint)])  # doctest: +SKIP
 """
 
-import math
 import pathlib
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from egs_keras import record_files
+from egs_keras.training import callbacks
 from egs_keras.training import checkpoint_files
 
 
@@ -118,8 +117,5 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.run_checkpoint = run_checkpoint
 
     def on_epoch_end(self, epoch, logs=None):
-        values = [float(v) for k, v in (logs or {}).items() if k.endswith("loss")]
-        if all(math.isfinite(v) for v in values) and all(
-                np.all(np.isfinite(keras.ops.convert_to_numpy(v)))
-                for v in getattr(self.model, "arch_variables", ())):
+        if not callbacks.non_finite(logs, self.model):
             self.run_checkpoint.save(epoch + 1)

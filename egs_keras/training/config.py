@@ -19,9 +19,11 @@ from egs_keras.costs import measures
 from egs_keras.data import image_datasets
 from egs_keras.export import formats
 from egs_keras.export import litert
+from egs_keras.layers import ensemble_gumbel_softmax
 from egs_keras.layers import gating
 from egs_keras.models.architecture_search import SEARCH_MODES
 from egs_keras.models.evaluation_network import STEMS
+from egs_keras.training import temperature
 
 TASKS = ("cnn", "rnn", "segmentation")
 LEARNING_RATE_SCHEDULES = ("cosine", "poly")
@@ -57,7 +59,7 @@ def default_config():
     config.search.filters = 16
     config.search.num_cells = 8
     config.search.num_nodes = 7
-    config.search.primitives = list(search_space.CNN_PRIMITIVES)
+    config.search.primitives = list(search_space.DEFAULT_PRIMITIVES["cnn"])
     config.search.num_samples = 7                 # M (any M >= 1; Table 5 runs 1..9 of K = 8)
     config.search.effectiveness_weight = 0.5      # λ
     # β: l ∝ exp(−β · cost / max cost) (0: uniform l; docs/recipe.md's sensitivity table).
@@ -148,7 +150,7 @@ def default_rnn_config():
     config.search.bptt = 35
     config.search.units = 300              # embedding size = hidden size (tied weights)
     config.search.num_nodes = 12           # x, h, s0, 8 searched nodes, output
-    config.search.primitives = list(search_space.RNN_PRIMITIVES)
+    config.search.primitives = list(search_space.DEFAULT_PRIMITIVES["rnn"])
     config.search.num_samples = 4
     config.search.effectiveness_weight = 0.5
     config.search.prior_strength = 1.0
@@ -348,8 +350,8 @@ def _check_weight_decay(section, name, fields):
 def _check_search_choices(search):
     choices = [("execution", gating.EXECUTION_MODES), ("search_mode", SEARCH_MODES),
                ("derive", search_space.SEARCH_DERIVATIONS),
-               ("replica_sampling", ("independent", "shared")),
-               ("temperature_schedule", ("linear", "exponential"))]
+               ("replica_sampling", ensemble_gumbel_softmax.REPLICA_SAMPLING),
+               ("temperature_schedule", tuple(temperature.SCHEDULES))]
     for field, allowed in choices:
         if search[field] not in allowed:
             raise _validation.invalid(f"config.search.{field}", f"one of {list(allowed)}",

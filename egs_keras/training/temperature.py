@@ -138,9 +138,11 @@ class TemperatureScheduler(keras.callbacks.Callback):
 def schedule_for(search):
     """The τ schedule of a search config: linear or exponential from start to end over the
     search's epochs."""
-    kinds = {"linear": LinearAnnealing, "exponential": ExponentialAnnealing}
-    if search.temperature_schedule not in kinds:
-        raise _validation.invalid("search.temperature_schedule", f"one of {sorted(kinds)}",
+    if search.temperature_schedule not in SCHEDULES:
+        raise _validation.invalid("search.temperature_schedule", f"one of {list(SCHEDULES)}",
                                   search.temperature_schedule)
-    return kinds[search.temperature_schedule](
+    return SCHEDULES[search.temperature_schedule](
         search.temperature_start, search.temperature_end, max(search.epochs - 1, 1))
+
+
+SCHEDULES = {"linear": LinearAnnealing, "exponential": ExponentialAnnealing}  # by config name

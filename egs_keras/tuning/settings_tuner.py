@@ -23,6 +23,7 @@ from egs_keras import record_files
 from egs_keras.costs import prior
 from egs_keras.runs import tasks
 from egs_keras.training import records
+from egs_keras.training import temperature
 from egs_keras.tuning import scoring
 
 ORACLES = ("random", "bayesian")
@@ -36,7 +37,7 @@ def settings_space(config, max_samples=None):
     space = kt.HyperParameters()
     space.Int("num_samples", 1, min(len(search.primitives), max_samples or 10**6))
     space.Float("temperature_start", 1.0, 10.0, sampling="log")
-    space.Choice("temperature_schedule", ["linear", "exponential"])
+    space.Choice("temperature_schedule", list(temperature.SCHEDULES))
     space.Float("arch_learning_rate", 1e-4, 1e-1, sampling="log")
     if search.op_costs:
         space.Float("effectiveness_weight", 0.0, 1.0)

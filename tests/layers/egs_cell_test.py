@@ -4,8 +4,8 @@ import tensorflow as tf
 
 from egs_keras.layers import gating
 from egs_keras.layers.egs_cell import EGSCell
-from egs_keras.layers.egs_mixed_op import EXECUTION_MODES
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
+from egs_keras.layers.gating import EXECUTION_MODES
 from egs_keras.ops import ensemble_gumbel_softmax
 from egs_keras.ops import gumbel_noise
 

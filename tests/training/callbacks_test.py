@@ -82,6 +82,20 @@ def test_nan_in_alpha_is_caught_even_with_a_finite_loss(tmp_path):
                   callbacks=[StopOnNonFinite()])
 
 
+def test_an_epoch_with_non_finite_logits_is_not_checkpointed_even_without_the_guard(tmp_path):
+    images, labels = _data()
+    model = _search_model()
+    checkpoint = RunCheckpoint(tmp_path / "ckpt", model)
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0,
+              callbacks=[CheckpointCallback(checkpoint)])
+    good = checkpoint.latest
+    model.decisions["normal"].logits.assign(tf.fill(model.decisions["normal"].logits.shape,
+                                                    np.inf))
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0,
+              callbacks=[CheckpointCallback(checkpoint)])
+    assert checkpoint.latest == good
+
+
 def test_architecture_recorder_writes_genotypes_and_images(tmp_path):
     images, labels = _data()
     model = _search_model()
