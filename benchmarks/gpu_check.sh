@@ -8,7 +8,7 @@
 # Rows (each in its own process, DARTS' 8-cell search network, 16 filters, 32x32, batch 32):
 #   dense joint search, without and with XLA; sparse joint search at M = 1, 4, 7 (unbiased,
 #   with probes; sparse_biased at M = 4 beside it) (codes and
-#   gate predicates on the host, see egs_keras/layers/gating.py); the evaluation network
+#   gate predicates on the host, see egs_keras/ops/gating.py); the evaluation network
 #   (DARTS V2, 20 cells x 36 filters, batch 96 as in the paper) in float32 and in mixed
 #   float16, with and without XLA. Grappler stays on (TensorFlow's default on GPUs).
 set -euo pipefail

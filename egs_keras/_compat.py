@@ -21,7 +21,7 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # noqa: F401
 # gates of sparse execution a gradient (`tf.custom_gradient` wraps its inputs and outputs in
 # an `IdentityN`, which would make dead tensors live), and to record a fused batch norm's
 # gradient without the zero tensors the tape builds for its unused outputs.
-# Breaks: tests/layers/gating_test.py, tests/layers/egs_mixed_op_test.py,
+# Breaks: tests/ops/gating_test.py, tests/layers/egs_mixed_op_test.py,
 # tests/layers/egs_choice_test.py, tests/layers/operations_test.py.
 from tensorflow.python.eager import record  # noqa: F401
 

@@ -1,4 +1,5 @@
-"""Keras layers of egs_keras, one public layer per module."""
+"""Keras layers of egs_keras, one public layer per module (and the modules they share: the
+candidate operations, their batch norm and the execution modes)."""
 
 from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell

@@ -5,9 +5,10 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
-from egs_keras.layers import gating
+from egs_keras.layers import candidate_operation
 from egs_keras.layers import operations
 from egs_keras.layers.egs_mixed_op import EGSMixedOp
+from egs_keras.ops import gating
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -122,7 +123,7 @@ class EGSCell(keras.layers.Layer):
                                  f"different shapes {sorted(shapes)} on the edges of one cell.")
             variable = self.add_weight(
                 name=f"{k}_{self.primitives[k]}_{name}", shape=(len(members), *shapes.pop()),
-                initializer=operations.stacked_kernel_initializer, trainable=True)
+                initializer=candidate_operation.stacked_kernel_initializer, trainable=True)
             self.stacked_kernels.append((k, name, [e for e, _ in members], variable))
 
     def call(self, inputs, codes, training=None, probe_weights=None):

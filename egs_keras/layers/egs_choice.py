@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras.costs import measures
-from egs_keras.layers import gating
+from egs_keras.layers import execution_modes
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
+from egs_keras.ops import gating
 
 REDUCTIONS = ("sum", "mean")
 DEFAULT_COST_BATCH = 16  # the batch latencies are timed at when the input's is unknown
@@ -38,7 +39,7 @@ class EGSChoice(keras.layers.Layer):
     compiles it); "sparse" runs the active candidates and, in training, each inactive one
     with probability `probe_rate`, whose α-gradient then weighs 1 / probe_rate (an unbiased
     estimate of dense's gradient); "sparse_biased" runs only the active candidates (an
-    inactive entry gets no gradient). See `gating.sparse_weighted_sum`: candidates with
+    inactive entry gets no gradient). See `execution_modes.sparse_weighted_sum`: candidates with
     non-trainable state such as batch-norm statistics always run; others must not create
     stateful ops.
 
@@ -72,12 +73,12 @@ class EGSChoice(keras.layers.Layer):
 
     def __init__(self, candidates, num_samples=1, temperature=1.0, op_costs=None,
                  effectiveness_weight=0.5, execution="dense", reduction="sum", decision=None,
-                 seed=None, probe_rate=gating.DEFAULT_PROBE_RATE, **kwargs):
+                 seed=None, probe_rate=execution_modes.DEFAULT_PROBE_RATE, **kwargs):
         super().__init__(**kwargs)
         self.candidates = _check_candidates(candidates)
         num_ops = len(self.candidates)
-        gating.check_execution(execution)
-        self.probe_rate = gating.check_probe_rate(probe_rate)
+        execution_modes.check_execution(execution)
+        self.probe_rate = execution_modes.check_probe_rate(probe_rate)
         if reduction not in REDUCTIONS:
             raise _validation.invalid("reduction", f"one of {list(REDUCTIONS)}", reduction)
         self.execution, self.reduction = execution, reduction
@@ -194,7 +195,7 @@ class EGSChoice(keras.layers.Layer):
             code, probes = self._code(training)
             code = tf.cast(code, self.compute_dtype)
             if probes is not None:
-                probes = gating.probe_weights(probes, code, self.probe_rate)
+                probes = execution_modes.probe_weights(probes, code, self.probe_rate)
         if self.execution == "dense":
             entries = tf.unstack(code, num=len(self.candidates))
             output = tf.add_n([entry * candidate(inputs, training=training)
@@ -203,8 +204,9 @@ class EGSChoice(keras.layers.Layer):
         else:
             zeros = tf.zeros(tf.concat([tf.shape(inputs)[:1], self.output_shape_[1:]], 0),
                              self.compute_dtype)
-            output = gating.sparse_weighted_sum(inputs, code, dict(enumerate(self.candidates)),
-                                                zeros, training, probe_weights=probes)
+            output = execution_modes.sparse_weighted_sum(
+                inputs, code, dict(enumerate(self.candidates)), zeros, training,
+                probe_weights=probes)
         if self.reduction == "mean":
             output = output / tf.maximum(tf.stop_gradient(tf.reduce_sum(code)), 1.0)
         return output

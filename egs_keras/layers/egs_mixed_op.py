@@ -5,8 +5,10 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
-from egs_keras.layers import gating
+from egs_keras.layers import candidate_operation
+from egs_keras.layers import execution_modes
 from egs_keras.layers import operations
+from egs_keras.ops import gating
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -36,7 +38,7 @@ class EGSMixedOp(keras.layers.Layer):
       seldom computed and never gets evidence (measured in docs/recipe.md).
 
     `none` is never computed: its bit contributes nothing. Each operation's code entry is
-    folded into the scale of its last batch norm (`operations.scaled_call`).
+    folded into the scale of its last batch norm (`candidate_operation.scaled_call`).
 
     Args:
         filters: channels of the input and the output.
@@ -59,7 +61,7 @@ class EGSMixedOp(keras.layers.Layer):
         kernels: with `own_kernels=False`, {k: {kernel name: tensor}} for every operation
             listed by `kernel_shapes`.
         probe_weights: `[K]`, with sparse execution: 1 / probe_rate for the inactive
-            operations to compute anyway, 0 for the others (`gating.probe_weights`).
+            operations to compute anyway, 0 for the others (`execution_modes.probe_weights`).
 
     Example:
 
@@ -77,7 +79,7 @@ class EGSMixedOp(keras.layers.Layer):
             raise _validation.invalid("stride", "1 or 2", stride)
         self.stride = stride
         self.primitives = operations.check_operation_names(primitives)
-        self.execution = gating.check_execution(execution)
+        self.execution = execution_modes.check_execution(execution)
         self.renormalize = bool(renormalize)
         self.own_kernels = bool(own_kernels)
         self.supports_jit = execution == "dense"
@@ -137,13 +139,14 @@ class EGSMixedOp(keras.layers.Layer):
                 f"of shapes {self._kernel_shapes}.")
         if self.execution == "dense":
             entries = tf.unstack(code, num=num_ops)
-            terms = [operations.scaled_call(op, inputs, entries[k], training, kernels.get(k))
+            terms = [candidate_operation.scaled_call(op, inputs, entries[k], training,
+                                                     kernels.get(k))
                      for k, op in self.candidates.items()]
             output = tf.add_n(terms) if terms else self._zeros(inputs)
         else:
             if self.execution == "sparse_biased":
                 probe_weights = None
-            output = gating.sparse_weighted_sum(inputs, code, self.candidates,
+            output = execution_modes.sparse_weighted_sum(inputs, code, self.candidates,
                                                 self._zeros(inputs), training, kernels,
                                                 probe_weights)
         if self.renormalize:

@@ -5,9 +5,10 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import search_space
-from egs_keras.layers import gating
+from egs_keras.layers import execution_modes
 from egs_keras.layers import highway_cell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
+from egs_keras.ops import gating
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -91,7 +92,7 @@ class EGSRNNCell(highway_cell.HighwayCell):
                  execution="dense", renormalize=True, batch_norm=True, dropout=0.0,
                  recurrent_dropout=0.0, kernel_initializer=None, seed=0,
                  replica_sampling="independent", prior_strength=1.0,
-                 probe_rate=gating.DEFAULT_PROBE_RATE, **kwargs):
+                 probe_rate=execution_modes.DEFAULT_PROBE_RATE, **kwargs):
         super().__init__(units, dropout, recurrent_dropout, kernel_initializer, seed, **kwargs)
         if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 5:
             raise _validation.invalid(
@@ -100,8 +101,8 @@ class EGSRNNCell(highway_cell.HighwayCell):
         self.num_nodes = num_nodes
         self.primitives = highway_cell.check_activation_names(primitives)
         self.num_samples = _validation.check_positive_int("num_samples", num_samples)
-        self.execution = gating.check_execution(execution)
-        self.probe_rate = gating.check_probe_rate(probe_rate)
+        self.execution = execution_modes.check_execution(execution)
+        self.probe_rate = execution_modes.check_probe_rate(probe_rate)
         self.prior_strength = prior_strength
         self.renormalize = bool(renormalize)
         self.batch_norm = bool(batch_norm)

@@ -1,4 +1,5 @@
-"""Candidate operations of the DARTS CNN search space, registered by name and stride-aware.
+"""Candidate operations of the DARTS CNN search space, registered by name and stride-aware (their
+base and call conventions are in `candidate_operation`, their batch norm in `batch_norm`).
 
 Each operation is a thin Keras layer that creates its variables in `build()` and calls
 TensorFlow ops directly (one fused op per batch norm), which keeps graphs of big search networks
@@ -23,16 +24,12 @@ own_kernels=False)`), and `call(..., output_scale=s)` returns `s · output` with
 the last batch norm's scale (a mixed edge's code entry without a multiply of its own).
 """
 
-import functools
-import inspect
-import math
-import weakref
-
 import keras
 import tensorflow as tf
 
 from egs_keras import _validation
-from egs_keras._compat import record  # the tape's recording API (see _compat)
+from egs_keras.layers.candidate_operation import Operation
+from egs_keras.layers.candidate_operation import takes_kernels
 
 _REGISTRY = {}
 
@@ -94,232 +91,8 @@ def get_operation(name, filters, stride=1, search=False, layer_name=None, own_ke
     return layer
 
 
-def takes_kernels(layer):
-    """Whether `layer` can run on kernels given as tensors: a built-in operation whose `call`
-    accepts `kernels=` (a subclass that overrides `call` without it keeps its own weights)."""
-    return isinstance(layer, _Operation) and "kernels" in _call_parameters(layer)
-
-
-def scales_output(layer):
-    """Whether `layer`'s `call` accepts `output_scale=` (see `scaled_call`)."""
-    return isinstance(layer, _Operation) and "output_scale" in _call_parameters(layer)
-
-
-def _call_parameters(layer):
-    return _parameters_of(type(layer))
-
-
-@functools.cache
-def _parameters_of(layer_class):
-    return frozenset(inspect.signature(layer_class.call).parameters)
-
-
-def scaled_call(layer, inputs, scale, training=None, kernels=None):
-    """`scale · layer(inputs, kernels=kernels)`: folded into the layer's last batch norm when
-    it has one (one op fewer forward and three fewer backward, and no product tensor), else
-    a product.
-
-    >>> op = get_operation("sep_conv_3x3", 4, search=True)
-    >>> scaled_call(op, tf.ones([1, 4, 4, 4]), tf.constant(0.0), training=True).shape
-    TensorShape([1, 4, 4, 4])
-    """
-    extra = {} if kernels is None else {"kernels": kernels}
-    if scales_output(layer):
-        return layer(inputs, training=training, output_scale=scale, **extra)
-    return scale * layer(inputs, training=training, **extra)
-
-
-def _kernel(layer, name, shape):
-    return layer.add_weight(name=name, shape=shape, initializer="he_normal", trainable=True)
-
-
-def stacked_kernel_initializer(shape, dtype=None):
-    """He-normal initial values for `[n, *kernel_shape]`: each of the n kernels as Keras'
-    `he_normal` draws one (truncated normal, fan-in of one kernel, not of the stack), in
-    one draw."""
-    fan_in = math.prod(shape[1:-1])
-    stddev = math.sqrt(2.0 / fan_in) / 0.87962566103423978  # std of the ±2σ truncation
-    return keras.random.truncated_normal(shape, stddev=stddev, dtype=dtype)
-
-
 @keras.saving.register_keras_serializable(package="egs_keras")
-class BatchNorm(keras.layers.Layer):
-    """Batch normalisation as one fused op, with optional scale/offset and running statistics.
-
-    Args:
-        affine: learn a scale and an offset (DARTS search cells use False).
-        track_statistics: keep running mean/variance for inference. If False the layer always
-            normalises with the batch's statistics (search networks, whose weights are shared by
-            changing architectures, use this).
-        momentum: weight of the old running statistics.
-        epsilon: added to the variance.
-    """
-
-    def __init__(self, affine=True, track_statistics=True, momentum=0.9, epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.affine = affine
-        self.track_statistics = track_statistics
-        self.momentum = momentum
-        self.epsilon = epsilon
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(affine=self.affine, track_statistics=self.track_statistics,
-                      momentum=self.momentum, epsilon=self.epsilon)
-        return config
-
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if self.affine:
-            # float32 under mixed precision too: the fused op takes float32 parameters.
-            self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones",
-                                         autocast=False)
-            self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros",
-                                        autocast=False)
-        if self.track_statistics:
-            # "mean": under tf.distribute each replica's update is averaged over all replicas
-            # (and workers), so every copy holds the statistics of the global batch.
-            self.moving_mean = self.add_weight(
-                name="moving_mean", shape=(channels,), initializer="zeros", trainable=False,
-                aggregation="mean", autocast=False)
-            self.moving_variance = self.add_weight(
-                name="moving_variance", shape=(channels,), initializer="ones", trainable=False,
-                aggregation="mean", autocast=False)
-
-    def call(self, inputs, training=None, output_scale=None):
-        """`output_scale` (a scalar) multiplies the output, folded into the scale and offset."""
-        channels = inputs.shape[-1]
-        if self.affine:
-            scale, offset = self.gamma, self.beta
-            if output_scale is not None:
-                output_scale = tf.cast(output_scale, scale.dtype)
-                scale, offset = scale * output_scale, offset * output_scale
-        else:
-            scale, offset = _graph_constants(channels)
-            if output_scale is not None:
-                scale = tf.fill(_graph_constants(channels, "shape"),
-                                tf.cast(output_scale, tf.float32))
-        if self.track_statistics and not training:
-            return tf.raw_ops.FusedBatchNormV3(
-                x=inputs, scale=scale, offset=offset, mean=self.moving_mean,
-                variance=self.moving_variance, epsilon=self.epsilon, is_training=False)[0]
-        outputs, mean, variance = _batch_norm_training(inputs, scale, offset, self.epsilon)
-        if self.track_statistics:
-            self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mean)
-            self.moving_variance.assign(
-                self.momentum * self.moving_variance + (1 - self.momentum) * variance)
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
-def _batch_norm_training(inputs, scale, offset, epsilon):
-    """(outputs, batch mean, batch variance) of a fused batch norm on batch statistics, its
-    gradient recorded for `outputs` only. TensorFlow's tape would build a zero tensor for
-    each other output of `FusedBatchNormV3` that gets no gradient (five per batch norm,
-    ~4,000 unused ops in a search network's graph), since it knows only the old
-    `FusedBatchNorm` to ignore them."""
-    empty = _graph_constants(0)[0]
-    scale, offset = tf.convert_to_tensor(scale), tf.convert_to_tensor(offset)  # reads recorded
-    with record.stop_recording():
-        outputs, mean, variance, reserve_1, reserve_2, reserve_3 = tf.raw_ops.FusedBatchNormV3(
-            x=inputs, scale=scale, offset=offset, mean=empty, variance=empty, epsilon=epsilon,
-            is_training=True)
-
-    def backward(upstream):
-        return tf.raw_ops.FusedBatchNormGradV3(
-            y_backprop=upstream, x=inputs, scale=scale, reserve_space_1=reserve_1,
-            reserve_space_2=reserve_2, reserve_space_3=reserve_3, epsilon=epsilon,
-            is_training=True)[:3]
-
-    record.record_operation("FusedBatchNormV3", [outputs], [inputs, scale, offset], backward)
-    return outputs, mean, variance
-
-
-_EAGER_CONSTANTS = {}
-_GRAPH_CONSTANTS = weakref.WeakKeyDictionary()
-
-
-def _graph_constants(channels, kind="scale_offset"):
-    """(ones, zeros) float32 of length `channels` ("scale_offset"), or the shape `[channels]`
-    ("shape"), created once per graph: an eager tensor would become a new constant op at
-    every use, and a search graph has ~1,000 batch norms (graph size is start-up time)."""
-    if tf.executing_eagerly():
-        cache = _EAGER_CONSTANTS
-    else:
-        cache = _GRAPH_CONSTANTS.setdefault(tf.compat.v1.get_default_graph(), {})
-    # Per replica of a `tf.distribute` step: each uses constants on its own device.
-    key = (channels, kind, id(tf.distribute.get_replica_context()))
-    if key not in cache:
-        # No control inputs: a constant made under a gated part of the graph (see `gating`)
-        # would be dead wherever it is reused.
-        with tf.control_dependencies(None):
-            if kind == "shape":
-                cache[key] = tf.constant([channels], tf.int32)
-            else:
-                cache[key] = (tf.ones([channels]), tf.zeros([channels]))
-    return cache[key]
-
-
-class _Operation(keras.layers.Layer):
-    """Base: stores `filters`, `stride`, `affine`; BN layers are built with the same flags.
-
-    Kernels: `kernel_shapes(input_shape)` lists them (name → shape, in creation order);
-    `build` creates them as the layer's weights unless `own_kernels` is False, in which case
-    `call` must get `kernels=` {name: tensor}. `call(..., output_scale=s)` returns s · output.
-    """
-
-    own_kernels = True
-
-    def __init__(self, filters, stride=1, affine=True, track_statistics=True, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.stride = stride
-        self.affine = affine
-        self.track_statistics = track_statistics
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, stride=self.stride, affine=self.affine,
-                      track_statistics=self.track_statistics)
-        return config
-
-    def kernel_shapes(self, input_shape):
-        """{kernel name: shape} of the operation's kernels for inputs of `input_shape`."""
-        del input_shape
-        return {}
-
-    def _build_kernels(self, input_shape):
-        """The layer's own kernel variables ({} without `own_kernels`)."""
-        if not self.own_kernels:
-            return {}
-        return {name: _kernel(self, name, shape)
-                for name, shape in self.kernel_shapes(input_shape).items()}
-
-    def _kernels(self, kernels, own):
-        if kernels is not None:
-            return kernels
-        if not self.own_kernels:
-            raise ValueError(
-                f"Received no `kernels` for operation {self.name!r}, which was built without "
-                f"kernels of its own (own_kernels=False); expected tensors of shapes "
-                f"{self._expected_kernels}.")
-        return own
-
-    def build(self, input_shape):
-        self._expected_kernels = self.kernel_shapes(input_shape)
-
-    def _batch_norm(self, name):
-        return BatchNorm(affine=self.affine, track_statistics=self.track_statistics, name=name)
-
-    def compute_output_shape(self, input_shape):
-        spatial = [None if d is None else -(-d // self.stride) for d in input_shape[1:3]]
-        return (input_shape[0], *spatial, self.filters)
-
-
-@keras.saving.register_keras_serializable(package="egs_keras")
-class ReLUConvBN(_Operation):
+class ReLUConvBN(Operation):
     """ReLU → convolution `kernel_size` × `kernel_size` → batch norm (used to preprocess inputs)."""
 
     def __init__(self, filters, kernel_size=1, stride=1, **kwargs):
@@ -346,7 +119,7 @@ class ReLUConvBN(_Operation):
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class DilConv(_Operation):
+class DilConv(Operation):
     """ReLU → depthwise k×k (dilated) → pointwise 1×1 → batch norm (DARTS `dil_conv_kxk`).
 
     With `dilation_rate=1` and `repeats=2` it is DARTS' `sep_conv_kxk`: the unit applied twice,
@@ -477,7 +250,7 @@ def _max_pool_centred(images, training):
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class Pooling(_Operation):
+class Pooling(Operation):
     """3×3 max or average pooling (average over valid pixels only), optionally batch-normed;
     at stride 2 output i is centred on input 2i (DARTS' alignment)."""
 
@@ -517,7 +290,7 @@ class Pooling(_Operation):
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class Identity(_Operation):
+class Identity(Operation):
     """Returns its input (`skip_connect` at stride 1)."""
 
     def call(self, inputs, training=None, kernels=None, output_scale=None):
@@ -526,7 +299,7 @@ class Identity(_Operation):
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class FactorizedReduce(_Operation):
+class FactorizedReduce(Operation):
     """Halves the resolution without losing pixels: ReLU, two offset stride-2 1×1 convolutions
     of `filters // 2` channels each (even pixels, odd pixels), concatenated, batch norm
     (`skip_connect` at stride 2).
@@ -557,7 +330,7 @@ class FactorizedReduce(_Operation):
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class Zero(_Operation):
+class Zero(Operation):
     """Outputs zeros of the strided shape (`none`)."""
 
     def call(self, inputs, training=None, kernels=None, output_scale=None):

@@ -6,7 +6,7 @@ import tensorflow as tf
 from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras.costs import measures
-from egs_keras.layers import operations
+from egs_keras.layers import batch_norm
 from egs_keras.layers.genotype_cell import GenotypeCell
 from egs_keras.models import replica_steps
 from egs_keras.models.one_level_steps import OneLevelSteps
@@ -109,7 +109,7 @@ class EvaluationNetwork(OneLevelSteps, keras.Model):
 
     def _make_stem(self):
         if self.stem == "cifar":
-            return [_conv(3 * self.filters, 1, "stem_conv"), operations.BatchNorm(name="stem_bn")]
+            return [_conv(3 * self.filters, 1, "stem_conv"), batch_norm.BatchNorm(name="stem_bn")]
         return imagenet_stem(self.filters)
 
     def build(self, input_shape):
@@ -137,7 +137,7 @@ class EvaluationNetwork(OneLevelSteps, keras.Model):
         x = inputs
         outputs = []
         for layer in self.stem_layers:
-            x = layer(x, training=training) if isinstance(layer, operations.BatchNorm) \
+            x = layer(x, training=training) if isinstance(layer, batch_norm.BatchNorm) \
                 else layer(x)
             outputs.append(x)
         s0, s1 = (x, x) if self.stem == "cifar" else (outputs[4], x)
@@ -182,10 +182,10 @@ def imagenet_stem(filters):
     first with `filters // 2` channels; its output, after the 5th layer, feeds the first cell
     as s0 at 1/4 resolution) and stem1 (ReLU, a stride-2 3×3 convolution: s1 at 1/8)."""
     half = max(filters // 2, 1)
-    return [_conv(half, 2, "stem0_conv0"), operations.BatchNorm(name="stem0_bn0"),
+    return [_conv(half, 2, "stem0_conv0"), batch_norm.BatchNorm(name="stem0_bn0"),
             keras.layers.ReLU(name="stem0_relu"), _conv(filters, 2, "stem0_conv1"),
-            operations.BatchNorm(name="stem0_bn1"), keras.layers.ReLU(name="stem1_relu"),
-            _conv(filters, 2, "stem1_conv"), operations.BatchNorm(name="stem1_bn")]
+            batch_norm.BatchNorm(name="stem0_bn1"), keras.layers.ReLU(name="stem1_relu"),
+            _conv(filters, 2, "stem1_conv"), batch_norm.BatchNorm(name="stem1_bn")]
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
@@ -211,9 +211,9 @@ class AuxiliaryHead(keras.layers.Layer):
         self.pool_size = min(5, size - 1)
         self.pool_stride = size - self.pool_size
         self.conv1 = keras.layers.Conv2D(128, 1, use_bias=False, name="conv1")
-        self.bn1 = operations.BatchNorm(name="bn1")
+        self.bn1 = batch_norm.BatchNorm(name="bn1")
         self.conv2 = keras.layers.Conv2D(768, 2, use_bias=False, name="conv2")
-        self.bn2 = operations.BatchNorm(name="bn2")
+        self.bn2 = batch_norm.BatchNorm(name="bn2")
         self.dense = keras.layers.Dense(self.num_classes, name="dense")
         pooled = (input_shape[0], 2, 2, input_shape[-1])
         self.conv1.build(pooled)

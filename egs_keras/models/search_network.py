@@ -9,13 +9,15 @@ import tensorflow as tf
 from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras._compat import in_symbolic_scope
-from egs_keras.layers import gating
+from egs_keras.layers import batch_norm
+from egs_keras.layers import execution_modes
 from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
 from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
 from egs_keras.ops import code_distribution
+from egs_keras.ops import gating
 
 CELL_TYPES = search_space.CELL_NAMES["cnn"]
 
@@ -103,7 +105,7 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
                  temperature=1.0, op_costs=None, effectiveness_weight=0.5, execution="dense",
                  renormalize=False, search_mode="joint", stem_multiplier=3, seed=0,
                  replica_sampling="independent", prior_strength=1.0,
-                 probe_rate=gating.DEFAULT_PROBE_RATE, **kwargs):
+                 probe_rate=execution_modes.DEFAULT_PROBE_RATE, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = _validation.check_positive_int("num_classes", num_classes)
         self.image_shape = _validation.check_image_shape("input_shape", input_shape)
@@ -117,8 +119,8 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
         self.op_costs = op_costs
         self.effectiveness_weight = effectiveness_weight
         self.prior_strength = prior_strength
-        self.execution = gating.check_execution(execution)
-        self.probe_rate = gating.check_probe_rate(probe_rate)
+        self.execution = execution_modes.check_execution(execution)
+        self.probe_rate = execution_modes.check_probe_rate(probe_rate)
         self.renormalize = renormalize
         self.stem_multiplier = _validation.check_positive_int("stem_multiplier", stem_multiplier)
         self.seed = int(seed)
@@ -127,7 +129,7 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
 
         self.stem = keras.layers.Conv2D(stem_multiplier * filters, 3, padding="same",
                                         use_bias=False, name="stem_conv")
-        self.stem_bn = operations.BatchNorm(track_statistics=False, name="stem_bn")
+        self.stem_bn = batch_norm.BatchNorm(track_statistics=False, name="stem_bn")
         self.cells = []
         reduction_prev = False
         for c, (reduction, cell_filters, _) in enumerate(
@@ -185,12 +187,12 @@ class EGSSearchNetwork(ArchitectureSearch, keras.Model):
     def call(self, inputs, training=None):
         if in_symbolic_scope():
             return tf.zeros([tf.shape(inputs)[0], self.num_classes], self.compute_dtype)
-        sparse = self.execution in gating.SPARSE_MODES
+        sparse = self.execution in execution_modes.SPARSE_MODES
         probes = dict.fromkeys(self.decisions)
         with gating.on_host() if sparse else contextlib.nullcontext():
             codes = {t: d(training=training) for t, d in self.decisions.items()}
             if training and self.execution == "sparse":
-                probes = {t: gating.probe_weights(
+                probes = {t: execution_modes.probe_weights(
                     d.probe_mask(self.probe_rate, d.sample_count.value), codes[t],
                     self.probe_rate) for t, d in self.decisions.items()}
         x = self.stem_bn(self.stem(inputs), training=training)

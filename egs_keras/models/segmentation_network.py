@@ -28,7 +28,7 @@ import tensorflow as tf
 from egs_keras import _validation
 from egs_keras import search_space
 from egs_keras.costs import measures
-from egs_keras.layers import operations
+from egs_keras.layers import batch_norm
 from egs_keras.layers.genotype_cell import GenotypeCell
 from egs_keras.models.evaluation_network import imagenet_stem
 from egs_keras.models.one_level_steps import OneLevelSteps
@@ -137,7 +137,7 @@ class SegmentationNetwork(OneLevelSteps, keras.Model):
         inputs = self.check_input_size(inputs)
         x, outputs = inputs, []
         for layer in self.stem_layers:
-            x = layer(x, training=training) if isinstance(layer, operations.BatchNorm) \
+            x = layer(x, training=training) if isinstance(layer, batch_norm.BatchNorm) \
                 else layer(x)
             outputs.append(x)
         low_level = s0 = outputs[STEM0_OUTPUT]
@@ -226,7 +226,7 @@ class ConvBNReLU(keras.layers.Layer):
         self.conv = keras.layers.Conv2D(filters, kernel_size, strides, padding="same",
                                         dilation_rate=dilation_rate, use_bias=False,
                                         name="conv")
-        self.bn = operations.BatchNorm(name="bn")
+        self.bn = batch_norm.BatchNorm(name="bn")
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

@@ -20,7 +20,7 @@ from egs_keras.data import image_datasets
 from egs_keras.export import formats
 from egs_keras.export import litert
 from egs_keras.layers import ensemble_gumbel_softmax
-from egs_keras.layers import gating
+from egs_keras.layers import execution_modes
 from egs_keras.models.architecture_search import SEARCH_MODES
 from egs_keras.models.evaluation_network import STEMS
 from egs_keras.training import temperature
@@ -80,7 +80,7 @@ def default_config():
     # a random share `probe_rate` of the others (unbiased α-gradient, faster); "sparse_biased":
     # the active ones only (GDAS-like, biased). docs/search.md, "Execution".
     config.search.execution = "dense"
-    config.search.probe_rate = gating.DEFAULT_PROBE_RATE
+    config.search.probe_rate = execution_modes.DEFAULT_PROBE_RATE
     config.search.renormalize = False
     config.search.search_mode = "joint"
     config.search.replica_sampling = "independent"  # or "shared" (tf.distribute replicas)
@@ -159,7 +159,7 @@ def default_rnn_config():
     config.search.latency_device = ""
     config.search.latency_table = ""
     config.search.execution = "dense"     # or "sparse", "sparse_biased" (see default_config)
-    config.search.probe_rate = gating.DEFAULT_PROBE_RATE
+    config.search.probe_rate = execution_modes.DEFAULT_PROBE_RATE
     config.search.search_mode = "joint"
     config.search.replica_sampling = "independent"
     config.search.temperature_schedule = "linear"
@@ -315,7 +315,7 @@ def prior_and_probes(search):
     """The search network arguments of fields newer than some saved configs: the prior's
     strength and sparse execution's probe rate (their defaults where a config lacks them)."""
     return {"prior_strength": search.get("prior_strength", 1.0),
-            "probe_rate": search.get("probe_rate", gating.DEFAULT_PROBE_RATE)}
+            "probe_rate": search.get("probe_rate", execution_modes.DEFAULT_PROBE_RATE)}
 
 
 def _check_rate(section, name, field):
@@ -348,7 +348,7 @@ def _check_weight_decay(section, name, fields):
 
 
 def _check_search_choices(search):
-    choices = [("execution", gating.EXECUTION_MODES), ("search_mode", SEARCH_MODES),
+    choices = [("execution", execution_modes.EXECUTION_MODES), ("search_mode", SEARCH_MODES),
                ("derive", search_space.SEARCH_DERIVATIONS),
                ("replica_sampling", ensemble_gumbel_softmax.REPLICA_SAMPLING),
                ("temperature_schedule", tuple(temperature.SCHEDULES))]
@@ -357,7 +357,7 @@ def _check_search_choices(search):
             raise _validation.invalid(f"config.search.{field}", f"one of {list(allowed)}",
                                       search[field])
     # Fields added after configs were first written: older run directories lack them.
-    gating.check_probe_rate(search.get("probe_rate", gating.DEFAULT_PROBE_RATE),
+    execution_modes.check_probe_rate(search.get("probe_rate", execution_modes.DEFAULT_PROBE_RATE),
                             "config.search.probe_rate")
     _validation.check_non_negative_float("config.search.prior_strength",
                                          search.get("prior_strength", 1.0))

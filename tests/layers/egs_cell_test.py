@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from egs_keras.layers import gating
+from egs_keras.layers import execution_modes
 from egs_keras.layers.egs_cell import EGSCell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
-from egs_keras.layers.gating import EXECUTION_MODES
+from egs_keras.layers.execution_modes import EXECUTION_MODES
 from egs_keras.ops import ensemble_gumbel_softmax
 from egs_keras.ops import gumbel_noise
 
@@ -121,7 +121,7 @@ def test_sparse_alpha_gradient_is_an_unbiased_estimate_of_dense():
         if mode == "dense":
             return _alpha_gradient(cells["dense"], inputs, logits, noise, upstream)[0]
         code = ensemble_gumbel_softmax(logits, 3, 1.0, noise=noise)
-        weights = gating.probe_weights(selector.probe_mask(rate, step), code, rate)
+        weights = execution_modes.probe_weights(selector.probe_mask(rate, step), code, rate)
         return _alpha_gradient(cells[mode], inputs, logits, noise, upstream,
                                weights if mode == "sparse" else None)[0]
 
@@ -136,7 +136,7 @@ def test_sparse_alpha_gradient_is_an_unbiased_estimate_of_dense():
     assert np.abs(biased - dense).max() > 10 * error.max()  # what the probes correct
     # With probes at rate 1 every entry is computed: exactly dense's gradient.
     code = ensemble_gumbel_softmax(logits, 3, 1.0, noise=noise)
-    every = gating.probe_weights(tf.ones([5, 8], tf.bool), code, 1.0)
+    every = execution_modes.probe_weights(tf.ones([5, 8], tf.bool), code, 1.0)
     np.testing.assert_allclose(
         _alpha_gradient(cells["sparse"], inputs, logits, noise, upstream, every)[0], dense,
         rtol=1e-3, atol=1e-5)

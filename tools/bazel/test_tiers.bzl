@@ -13,7 +13,7 @@ FAST_TESTS = [
     "tests/layers/egs_mixed_op_test.py",
     "tests/layers/egs_rnn_cell_test.py",
     "tests/layers/ensemble_gumbel_softmax_test.py",
-    "tests/layers/gating_test.py",
+    "tests/ops/gating_test.py",
     "tests/layers/genotype_rnn_cell_test.py",
     "tests/layers/operations_test.py",
     "tests/models/one_level_steps_test.py",

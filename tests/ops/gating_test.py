@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from egs_keras.layers import gating
+from egs_keras.layers import execution_modes
+from egs_keras.ops import gating
 
 
 class Scale(keras.layers.Layer):
@@ -25,7 +26,7 @@ def test_gated_sum_values_and_gradients_for_both_predicates():
     @tf.function
     def step(pred):
         with tf.GradientTape() as tape:
-            term = 3.0 * gating.call_if(layer, gating.gate(x * 1.0, pred), pred)
+            term = 3.0 * execution_modes.call_if(layer, gating.gate(x * 1.0, pred), pred)
             loss = tf.reduce_sum(gating.add_if(x * 1.0, term, pred) ** 2)
         return loss, tape.gradient(loss, [x, layer.w])
 
@@ -63,7 +64,7 @@ def test_call_if_refuses_layers_with_state_or_stateful_ops():
     @tf.function
     def run(layer):
         pred = tf.constant(True)
-        return gating.call_if(layer, gating.gate(tf.ones([2]), pred), pred)
+        return execution_modes.call_if(layer, gating.gate(tf.ones([2]), pred), pred)
 
     with pytest.raises(ValueError, match=r"'printing'.*stateful ops \[.*PrintV2.*stateless"):
         run(Printing(name="printing"))

@@ -1,38 +1,24 @@
-"""Run part of a compiled graph only when a boolean tensor is true, without `tf.cond`.
+"""How a searched layer computes its candidates: "dense" (all, masked), "sparse" (the active
+ones and probes of the inactive ones) or "sparse_biased" (the active ones only); the sparse
+modes run the active candidates through graph gates (`ops.gating`).
 
-TensorFlow's graph executor does not run an op any of whose inputs is *dead*, and marks its
-outputs dead in turn; `Switch(x, pred)` makes one of its two outputs dead, `Merge` forwards
-whichever of its inputs is alive. So an operation fed by `gate(x, pred)` (and, for its
-variables, by gated reads) costs nothing when `pred` is false, and `add_if` joins its result
-back into a live sum. Unlike `tf.cond`, nothing is traced into branch functions, and the
-skipped branch neither runs nor outputs zero-filled intermediates for its gradient: tracing
-costs what the operation itself costs, and a skipped operation costs a few tiny ops. This is
-what sparse `EGSMixedOp`s use (see `benchmarks/PERFORMANCE_NOTES.md` for the measurements).
-
-The gradients are recorded on the `tf.GradientTape` directly (TensorFlow's own gradients of
-`Switch`/`Merge` need v1 control-flow contexts): a gated tensor's gradient is the upstream one
-when `pred` is true and zeros otherwise, so gradients outside the gated part are always alive.
-
-Only for graphs (`tf.function`); in eager mode decide in Python instead. The gated part must be
-free of stateful ops (variable reads or assignments, assertions, prints, stateful random
-numbers): a dead stateful op silently corrupts the function's results (seen: empty outputs).
-`call_if` checks this when tracing.
-
->>> @tf.function
-... def double_if(x, pred):
-...     return add_if(x, 2.0 * gate(x, pred), pred)     # 3x if pred, else x
->>> [float(double_if(tf.constant(1.0), tf.constant(p))) for p in (True, False)]
-[3.0, 1.0]
+>>> check_execution("sparse")
+'sparse'
+>>> check_probe_rate(0.25)
+0.25
 """
 
 import keras
 import tensorflow as tf
 
 from egs_keras import _validation
-from egs_keras._compat import record  # the tape's recording API (see _compat)
-from egs_keras.layers import operations
+from egs_keras.layers import candidate_operation
+from egs_keras.ops.gating import add_if
+from egs_keras.ops.gating import gate
+from egs_keras.ops.gating import gate_each
+from egs_keras.ops.gating import near
+from egs_keras.ops.gating import weighted_gradient
 
-HOST = "/device:CPU:0"
 # How searched layers compute their candidates (docs/search.md, "Execution"):
 # "dense": all, masked; "sparse": the active ones plus probes of the inactive ones (the α-gradient
 # is an unbiased estimate of dense's); "sparse_biased": the active ones only (GDAS-like: an
@@ -74,83 +60,9 @@ def probe_weights(probes, code, probe_rate):
                         tf.zeros_like(code))
 
 
-def weighted_gradient(entry, weight):
-    """`entry` in the forward pass; `weight` times its gradient in the backward pass."""
-    fixed = tf.stop_gradient(entry)
-    return fixed + (entry - fixed) * weight
-
-
-def on_host():
-    """The device scope where sparse execution draws its codes: a `Switch` predicate lives
-    in host memory on a GPU, so codes (a few hundred bits) drawn on the device would cost a
-    device-to-host copy and a stream synchronisation per gate, every step. Computations on
-    a code (`with near(code)`) stay where it is; its values reach the device's ops as small
-    asynchronous copies."""
-    return tf.device(HOST)
-
-
-def near(tensor):
-    """The device scope of `tensor`'s op (none if it was placed by default)."""
-    return tf.device(tensor.device or "")
-
-
-def gate(tensor, pred):
-    """`tensor` when `pred` is true, else a dead tensor (whatever consumes it does not run).
-
-    Gradient: the upstream gradient when `pred` is true, zeros of `tensor`'s shape otherwise.
-    """
-    with record.stop_recording():
-        dead_if_true, dead_if_false = tf.raw_ops.Switch(data=tensor, pred=pred)
-
-    def backward(upstream):
-        # `ZerosLike` of the false output (not `tf.zeros_like`, which may fold into a constant
-        # of a known shape) is alive exactly when `upstream` is dead: Merge gets one live input.
-        return [tf.raw_ops.Merge(inputs=[upstream, tf.raw_ops.ZerosLike(x=dead_if_true)])[0]]
-
-    record.record_operation("EGSGate", [dead_if_false], [tensor], backward)
-    return dead_if_false
-
-
-def gate_each(tensor, preds):
-    """`[gate(tensor, pred) for pred in preds]`, with one gradient for all: the sum of the
-    live upstream gradients, built on a single zero tensor (not one zero tensor per skipped
-    consumer, which costs a full-size fill and a read each when `tensor` is large)."""
-    with record.stop_recording():
-        gated = [tf.raw_ops.Switch(data=tensor, pred=pred)[1] for pred in preds]
-
-    def backward(*upstreams):
-        total = tf.raw_ops.ZerosLike(x=tensor)
-        for upstream, pred in zip(upstreams, preds, strict=True):
-            if upstream is not None:
-                total = _add_if(total, upstream, pred)
-        return [total]
-
-    record.record_operation("EGSGateEach", gated, [tensor], backward)
-    return gated
-
-
-def _add_if(total, term, pred):
-    skipped, taken = tf.raw_ops.Switch(data=total, pred=pred)
-    return tf.raw_ops.Merge(inputs=[skipped, taken + term])[0]
-
-
-def add_if(total, term, pred):
-    """`total + term` when `pred` is true, else `total`; `term` must come from gated tensors
-    (it is dead when `pred` is false). Always alive."""
-    with record.stop_recording():
-        result = _add_if(total, term, pred)
-    result.set_shape(total.shape)
-
-    def backward(upstream):
-        return [upstream, tf.raw_ops.Switch(data=upstream, pred=pred)[1]]
-
-    record.record_operation("EGSAddIf", [result], [total, term], backward)
-    return result
-
-
 def call_if(layer, gated_inputs, pred, *, scale=None, kernels=None, training=None):
-    """`scale · layer(gated_inputs, kernels=kernels)` (see `operations.scaled_call`; no scale:
-    the plain call) when `pred` is true, else a dead tensor. `gated_inputs` come from
+    """`scale · layer(gated_inputs, kernels=kernels)` (see `candidate_operation.scaled_call`;
+    no scale: the plain call) when `pred` is true, else a dead tensor. `gated_inputs` come from
     `gate`/`gate_each` on `pred`; the scale, the given kernels and the layer's own variables
     pass through `gate` here, so none of its ops run (forward or backward) when `pred` is
     false, and its variables and kernels then get zero gradients.
@@ -174,8 +86,8 @@ def call_if(layer, gated_inputs, pred, *, scale=None, kernels=None, training=Non
             extra = {} if kernels is None else {"kernels": kernels}
             outputs = layer(gated_inputs, training=training, **extra)
         else:
-            outputs = operations.scaled_call(layer, gated_inputs, gate(scale, pred), training,
-                                             kernels)
+            outputs = candidate_operation.scaled_call(layer, gated_inputs, gate(scale, pred),
+                                                      training, kernels)
     stateful = [f"{op.name} ({op.type})" for op in graph.get_operations()[existing:]
                 if op.op_def is not None and op.op_def.is_stateful]
     if stateful:
@@ -194,10 +106,10 @@ def sparse_weighted_sum(inputs, code, layers, zeros, training=None, kernels=None
 
     `layers` is {index k into `code`: layer}; `zeros` a live zero tensor of the outputs'
     shape and dtype to start the sum from; `kernels` {k: {name: tensor}} for layers that take
-    their kernels as tensors (`operations.takes_kernels`). In a compiled step each layer's
+    their kernels as tensors (`candidate_operation.takes_kernels`). In a compiled step each layer's
     input, kernels and variables pass through `gate` on its bit; eagerly, Python skips the
     inactive layers. Code entries are folded into the layers' last batch norms where they
-    have one (`operations.scaled_call`).
+    have one (`candidate_operation.scaled_call`).
 
     `probe_weights` (`[K]`, see `probe_weights`) makes the α-gradient unbiased: an inactive
     entry with weight w > 0 is computed too (its term is 0 · layer(x), so the forward pass
@@ -226,10 +138,10 @@ def sparse_weighted_sum(inputs, code, layers, zeros, training=None, kernels=None
             entry = raw_entries[k]  # computed anyway: with probes, dense's exact gradient
             if probe_weights is None:
                 entry = tf.where(bits[k], entry, tf.stop_gradient(entry))
-            total += operations.scaled_call(layer, inputs, entry, training, kernels.get(k))
+            total += candidate_operation.scaled_call(layer, inputs, entry, training, kernels.get(k))
         elif tf.executing_eagerly():
             if bool(bits[k]):
-                total += operations.scaled_call(layer, inputs, entries[k], training,
+                total += candidate_operation.scaled_call(layer, inputs, entries[k], training,
                                                 kernels.get(k))
         else:
             gated[k] = layer
