@@ -1,20 +1,23 @@
-"""`ArchitectureSearch`: what every EGS search model adds to `keras.Model` (CNN and RNN).
+"""`ArchitectureSearch`: what every EGS search model adds to `keras.Model` (DARTS cell networks,
+`SearchModel` over any Keras candidates).
 
-A search model owns `decisions`, a dict {cell type: `EnsembleGumbelSoftmax` owning logits
-`[num_edges, K]`}, and sets `search_mode`, `num_samples`, `primitives`, `genotype_kind` and
-`genotype_inputs`. The mixin gives it:
+A search model owns `decisions`, a dict {decision name (a cell type for DARTS networks):
+`EnsembleGumbelSoftmax` owning logits, e.g. `[num_edges, K]`}, and sets `search_mode`. The
+mixin gives it:
 
 * `compile(..., arch_optimizer=...)` and `.keras` round trips of both optimizers;
 * `train_step` in two modes: "joint" (the paper: one backward pass on a training batch, the
   weights updated by `optimizer`, the logits by `arch_optimizer`) and "bilevel" (DARTS first
   order: the logits step on a validation batch, then the weights on a training batch; fit on
   `((x_train, y_train), (x_val, y_val))` batches, e.g. `tf.data.Dataset.zip((train, val))`);
-* `arch_variables` / `network_variables`, `probabilities()`, `architecture_statistics()`
-  (logged every step: `temperature`, `alpha_entropy`, `active_ops`) and `genotype()`;
+* `arch_variables` / `network_variables`, `probabilities()`, `preferences()` and
+  `architecture_statistics()` (logged every step: `temperature`, `alpha_entropy`,
+  `active_ops`);
 * `fixed_architecture()`: inference with given codes instead of the most probable ones, to
   score sampled architectures with the shared weights (the paper's derivation).
 
-Usage: `class MySearchModel(ArchitectureSearch, keras.Model)`.
+Usage: `class MySearchModel(ArchitectureSearch, keras.Model)`. The DARTS cell networks derive
+genotypes too: they use `cell_search.CellSearch`.
 """
 
 import contextlib
@@ -25,7 +28,6 @@ import tensorflow as tf
 
 from egs_keras import _validation
 from egs_keras import optimizers
-from egs_keras import search_space
 from egs_keras.models import replica_steps
 from egs_keras.models.one_level_steps import OneLevelSteps
 from egs_keras.ops import code_distribution
@@ -152,19 +154,6 @@ class ArchitectureSearch(OneLevelSteps):
     def preferences(self):
         """{decision name: h = softmax(α)}: what the search learned, without the prior."""
         return {t: d.preferences() for t, d in self.decisions.items()}
-
-    def genotype(self, strategy="most_probable", seed=0, edges_per_node="auto"):
-        """Derives the genotype (see `search_space.derive_genotype`): by default each node
-        keeps its 2 strongest incoming edges (CNN; 1 for RNN cells), as DARTS and the paper,
-        ranked by α's own preference (h = softmax(α), `none` excluded), so that the prior,
-        which costs all edges of a cell alike, does not decide them. "sample" draws an
-        architecture from the search's law (seeded by `seed`)."""
-        probs = {t: np.asarray(p) for t, p in self.probabilities().items()}
-        preferences = {t: np.asarray(h) for t, h in self.preferences().items()}
-        return search_space.derive_genotype(
-            probs, self.num_samples, kind=self.genotype_kind, primitives=self.primitives,
-            strategy=strategy, seed=seed, num_inputs=self.genotype_inputs,
-            edges_per_node=edges_per_node, preferences=preferences)
 
     @contextlib.contextmanager
     def fixed_architecture(self):

@@ -9,8 +9,8 @@ from egs_keras._compat import in_symbolic_scope
 from egs_keras.layers import highway_cell
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.models import replica_steps
-from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
+from egs_keras.models.cell_search import CellSearch
 from egs_keras.models.one_level_steps import OneLevelSteps
 
 STREAMS = ("train", "validation", "evaluation")
@@ -239,10 +239,10 @@ class RecurrentLanguageModel(OneLevelSteps, keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class RecurrentSearchModel(ArchitectureSearch, RecurrentLanguageModel):
+class RecurrentSearchModel(CellSearch, RecurrentLanguageModel):
     """A language model around an `EGSRNNCell`, searched with `model.fit` (joint or bilevel).
 
-    Everything of `RecurrentLanguageModel`, plus the search of `ArchitectureSearch`: α is the
+    Everything of `RecurrentLanguageModel`, plus the search of `CellSearch`: α is the
     cell's `decision`; "joint" fits on `(tokens, next_tokens)` batches, "bilevel" on
     `((train_x, train_y), (valid_x, valid_y))` pairs, each stream carrying its own state.
     `genotype()` derives the recurrent genotype.

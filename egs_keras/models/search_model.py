@@ -92,11 +92,6 @@ class SearchModel(ArchitectureSearch, keras.Model):
         if str(filepath).endswith(".keras"):
             self.save_architecture(str(filepath)[:-len(".keras")] + ".architecture.json")
 
-    def genotype(self, *args, **kwargs):
-        raise NotImplementedError(
-            "A SearchModel has no DARTS genotype: call `architecture()` for the chosen "
-            "candidates and `derive()` for the model they make.")
-
     def derive(self, weights="inherit", architecture=None):
         """A plain `keras.Model` without EGS layers: each `EGSChoice` replaced by its chosen
         candidate (or, when the most probable code has several, a sub-model adding them, or

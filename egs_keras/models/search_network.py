@@ -14,8 +14,8 @@ from egs_keras.layers import execution_modes
 from egs_keras.layers import operations
 from egs_keras.layers.egs_cell import EGSCell
 from egs_keras.layers.ensemble_gumbel_softmax import EnsembleGumbelSoftmax
-from egs_keras.models.architecture_search import ArchitectureSearch
 from egs_keras.models.architecture_search import check_search_mode
+from egs_keras.models.cell_search import CellSearch
 from egs_keras.ops import code_distribution
 from egs_keras.ops import gating
 
@@ -40,7 +40,7 @@ def cell_plan(image_shape, filters, num_cells):
 
 
 @keras.saving.register_keras_serializable(package="egs_keras")
-class EGSSearchNetwork(ArchitectureSearch, keras.Model):
+class EGSSearchNetwork(CellSearch, keras.Model):
     """Stem, `num_cells` EGS cells (reductions at 1/3 and 2/3 of the depth), classifier.
 
     The architecture is two `EnsembleGumbelSoftmax` decisions with logits `[num_edges, K]`,
