@@ -11,8 +11,8 @@ paper reports 2.79 % test error for its M = 7 cell (2.9M parameters), not reprod
 paper; 3.3M parameters, which `egs-count` reproduces).
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    return base.default_config()
+    return classification.default_config()

@@ -11,11 +11,11 @@ the development CPU at the initial α (docs/benchmarks.md). Grappler is off: it 
 to a sparse search's first step and does not make its steps faster.
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    config = base.default_config()
+    config = classification.default_config()
     config.search.num_samples = 4
     config.search.execution = "sparse"
     config.search.graph_optimizer = False

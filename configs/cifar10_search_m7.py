@@ -20,11 +20,11 @@ bundled digits, and the sizes of those cells: docs/recipe.md, "The paper's recip
 search network".
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    config = base.default_config()
+    config = classification.default_config()
     config.search.execution = "sparse"
     config.search.graph_optimizer = False  # sparse search: starts faster, steps as fast
     return config

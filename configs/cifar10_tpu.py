@@ -17,11 +17,11 @@ CPU (tests/training/xla_test.py), and `--strategy=tpu` without a TPU fails at st
 clear message. Expected (paper): 2.79 % CIFAR-10 test error.
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    config = base.default_config()
+    config = classification.default_config()
     # Latency is measured by running each operation eagerly on the run's device, which a
     # TPU does not do; the prior comes from multiply-adds instead.
     config.search.op_costs = "multiply_adds"

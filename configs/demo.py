@@ -11,11 +11,11 @@ epochs on 1,500 digits; export: the SavedModel and LiteRT files (float32, dynami
 int8). Expected: test accuracy above 90 % on the 297 held-out digits (chance: 10 %).
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    config = base.default_config()
+    config = classification.default_config()
     config.data.name = "egs_digits"
     config.data.image_size = 16
 

@@ -16,11 +16,11 @@ M = 9). Hardware: 2 CPU cores. Time and results per M, against the prior-alone a
 cells (benchmarks/search_evidence.py): docs/recipe.md, "Does the search decide?".
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    config = base.default_config()
+    config = classification.default_config()
     config.data.name = "egs_digits"
     config.data.image_size = 32
 

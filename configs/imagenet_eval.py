@@ -11,11 +11,11 @@ Data: TFDS "imagenet2012" needs the ILSVRC 2012 tar files in
 600M multiply-adds.
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    config = base.default_config()
+    config = classification.default_config()
     config.data.name = "imagenet2012"
     config.train.epochs = 250
     config.train.batch_size = 128

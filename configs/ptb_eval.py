@@ -9,8 +9,8 @@ Test perplexity is computed with `eval_batch_size` rows (DARTS uses batch 1 for 
 the difference is small).
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import language
 
 
 def get_config():
-    return base.default_rnn_config()
+    return language.default_config()

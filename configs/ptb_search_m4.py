@@ -12,8 +12,8 @@ Result to compare with: the paper's cell reaches 55.3 test perplexity after eval
 training (configs/ptb_eval.py).
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import language
 
 
 def get_config():
-    return base.default_rnn_config()
+    return language.default_config()

@@ -8,11 +8,11 @@ units, M = 4, 8 epochs at SGD lr 10; training: 48 units, 12 epochs with NT-ASGD.
 perplexity near 6 against about 23 for the unigram model of the training text.
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import language
 
 
 def get_config():
-    config = base.default_rnn_config()
+    config = language.default_config()
     config.data.name = "egs_sentences"
     for section in (config.search, config.train):
         section.batch_size = 16

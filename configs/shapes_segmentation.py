@@ -16,7 +16,7 @@ everywhere: 0.21).
 import importlib.util
 import pathlib
 
-from egs_keras.training import config as base
+from egs_keras.runs import segmentation
 
 
 def _demo_config():
@@ -28,7 +28,7 @@ def _demo_config():
 
 
 def get_config():
-    config = base.default_segmentation_config()
+    config = segmentation.default_config()
     config.cell_search = _demo_config()
     config.data.name = "egs_shapes"
     config.train.epochs = 30

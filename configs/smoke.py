@@ -5,11 +5,11 @@
 Used by the tests and by `bazel run`; its numbers mean nothing.
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 
 
 def get_config():
-    config = base.default_config()
+    config = classification.default_config()
     config.data.name = "egs_digits"
     config.data.image_size = 8
 

@@ -22,10 +22,10 @@ SBD-augmented training set (10,582 images, not included), so expect a lower mean
 VOC train alone and from scratch.
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import segmentation
 
 
 def get_config():
-    config = base.default_segmentation_config()
+    config = segmentation.default_config()
     config.cell_search.search.num_samples = 7
     return config

@@ -8,11 +8,11 @@ Data: wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens in <data_dir>/downl
 Hardware: one GPU, days. The paper reports 64.2 test perplexity.
 """
 
-from egs_keras.training import config as base
+from egs_keras.runs import language
 
 
 def get_config():
-    config = base.default_rnn_config()
+    config = language.default_config()
     config.data.name = "egs_wikitext2"
     config.train.units = 700
     config.train.weight_decay = 5e-7

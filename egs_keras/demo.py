@@ -1,6 +1,6 @@
 """Estimator demo: exact sampling, then a differentiable multi-hot selector under `model.fit`.
 
-Runs offline in about ten seconds on a CPU (`make demo` or `egs-demo`):
+Runs offline in seconds on a CPU (`egs-demo`; `make demo` runs the whole pipeline instead):
 
 1. draws Ensemble Gumbel-Softmax codes for K = 8 operations and M = 7 samples and prints their
    frequencies next to the exact probabilities (inclusion–exclusion);

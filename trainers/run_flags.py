@@ -4,7 +4,7 @@ config; and a fail-fast check of the work directory."""
 from absl import flags
 from ml_collections import config_flags
 
-from egs_keras.training import config as run_config
+from egs_keras.runs import tasks
 from egs_keras.training import strategies
 
 
@@ -56,4 +56,4 @@ def resolved_config(config_flag):
     if config_flag.value is None:
         raise flags.ValidationError("Flag --config must name a config file, e.g. "
                                     "--config=configs/demo.py.")
-    return run_config.validate_config(config_flag.value)
+    return tasks.validate_config(config_flag.value)

@@ -1,9 +1,10 @@
 """Runs of a config, one module per task, dispatched in one place (`tasks`).
 
-* `classification` ("cnn"), `language` ("rnn"), `segmentation`: each task's search,
-  training, counts, export and tuning score;
-* `tasks`: the registry {task: module} and the dispatching `run_search`, `run_training`,
-  `count_network`;
+* `classification`, `language`, `segmentation`: each task's config defaults and checks,
+  search, training, counts, export and tuning score, ending with its `Task` value
+  (`task_contract`);
+* `tasks`: the registry {name: Task} and the dispatching `validate_config`, `run_search`,
+  `run_training`, `count_network`;
 * `export`: a training run → SavedModel; `pipeline`: search → train → export in one
   directory.
 
@@ -19,6 +20,8 @@ from egs_keras.runs.export import load_training_run
 from egs_keras.runs.pipeline import run_pipeline
 from egs_keras.runs.tasks import TASKS
 from egs_keras.runs.tasks import count_network
+from egs_keras.runs.tasks import default_config
 from egs_keras.runs.tasks import run_search
 from egs_keras.runs.tasks import run_training
 from egs_keras.runs.tasks import task_of
+from egs_keras.runs.tasks import validate_config

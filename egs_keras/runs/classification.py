@@ -1,5 +1,6 @@
-"""Image classification (config task "cnn"): the CNN cell search, the evaluation network
-trained from scratch on a genotype, its size, its SavedModel and its tuning score.
+"""Image classification (config task "classification", or "cnn"): the config's defaults and
+checks, the CNN cell search, the evaluation network trained from scratch on a genotype, its
+size, its SavedModel and its tuning score.
 
 >>> genotype = run_search(config, "runs/search")                          # doctest: +SKIP
 >>> run_training(config, "runs/train", genotype)["test_accuracy"]        # doctest: +SKIP
@@ -10,8 +11,10 @@ derives the genotype again, a finished training only evaluates again.
 """
 
 import keras
+import ml_collections
 import tensorflow as tf
 
+from egs_keras import _validation
 from egs_keras import losses
 from egs_keras import optimizers
 from egs_keras import search_space
@@ -21,14 +24,162 @@ from egs_keras.costs import prior
 from egs_keras.data import image_datasets
 from egs_keras.export import litert
 from egs_keras.export import saved_model
+from egs_keras.layers import execution_modes
+from egs_keras.models.evaluation_network import STEMS
 from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.models.search_network import EGSSearchNetwork
+from egs_keras.runs.task_contract import Task
+from egs_keras.runs.task_contract import Tuning
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import config as run_config
 from egs_keras.training import records
 from egs_keras.training import search_fit
 from egs_keras.training import strategies
 from egs_keras.training import training_runs
+
+MIN_IMAGE_SIZE = 8  # two reduction cells leave 2×2 maps; the smallest size the tests run
+LEARNING_RATE_SCHEDULES = ("cosine", "poly")
+
+
+def default_config():
+    """The paper's CIFAR-10 settings (search at M = 7, evaluation of 20 cells × 36 filters)."""
+    config = ml_collections.ConfigDict()
+    config.task = "classification"   # (configs naming "cnn" load too)
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "cifar10"          # a key of egs_keras.data.DATASETS
+    config.data.data_dir = ""             # TFDS data directory; "" = TFDS' default
+    config.data.image_size = 0            # 0: the data set's size (CIFAR 32, ImageNet 224)
+
+    config.search = ml_collections.ConfigDict()
+    config.search.epochs = 50
+    config.search.batch_size = 64
+    config.search.train_split = "train[:50%]"   # DARTS: half for weights ...
+    config.search.valid_split = "train[50%:]"   # ... half for α (bilevel) and validation
+    config.search.filters = 16
+    config.search.num_cells = 8
+    config.search.num_nodes = 7
+    config.search.primitives = list(search_space.DEFAULT_PRIMITIVES["cnn"])
+    config.search.num_samples = 7                 # M (any M >= 1; Table 5 runs 1..9 of K = 8)
+    config.search.effectiveness_weight = 0.5      # λ
+    # β: l ∝ exp(−β · cost / max cost) (0: uniform l; docs/recipe.md's sensitivity table).
+    config.search.prior_strength = 1.0
+    # The paper's prior: p = λ·softmax(α) + (1 − λ)·l, l from each operation's measured
+    # forward + backward "latency" on the run's device at its shape in the search network
+    # (or "parameters", "multiply_adds", K comma-separated numbers; "": no prior, p =
+    # softmax(α)). The latencies are kept in <workdir>/latency.json, or in this file:
+    config.search.op_costs = "latency"
+    config.search.latency_table = ""
+    # op_costs "litert": one inference of one example in LiteRT's interpreter, this many
+    # threads (docs/litert.md, "Searching for LiteRT latency").
+    config.search.litert_threads = 1
+    # A device the latency_table was measured on (e.g. "pixel-7-litert-4-threads"): its rows
+    # are the prior and nothing is measured here; "": measure on this machine.
+    config.search.latency_device = ""
+    # "dense": every operation computed (the paper's gradient); "sparse": the active ones and
+    # a random share `probe_rate` of the others (unbiased α-gradient, faster); "sparse_biased":
+    # the active ones only (GDAS-like, biased). docs/search.md, "Execution".
+    config.search.execution = "dense"
+    config.search.probe_rate = execution_modes.DEFAULT_PROBE_RATE
+    config.search.renormalize = False
+    config.search.search_mode = "joint"
+    config.search.replica_sampling = "independent"  # or "shared" (tf.distribute replicas)
+    config.search.temperature_schedule = "linear"
+    config.search.temperature_start = 5.0
+    config.search.temperature_end = 1.0
+    config.search.learning_rate = 0.025
+    config.search.learning_rate_min = 0.001
+    config.search.momentum = 0.9
+    # Weight decay as DARTS and the paper apply it: "coupled" = L2 added to the gradient
+    # (PyTorch's weight_decay), for the weights and α; "decoupled" = Keras' (SGDW / AdamW).
+    config.search.weight_decay = 3e-4
+    config.search.weight_decay_mode = "coupled"
+    config.search.arch_learning_rate = 3e-4
+    config.search.arch_weight_decay = 1e-3
+    config.search.cutout = False                  # DARTS searches without cutout
+    # The paper's "sample_and_validate": the most probable and derive_candidates − 1 sampled
+    # architectures scored on the validation split with the search network's weights, the
+    # best kept (it retrained better than the most probable cells: docs/recipe.md, "Does the
+    # search decide?"); or "most_probable", "sample".
+    config.search.derive = "sample_and_validate"
+    config.search.derive_candidates = 10
+    # Strongest incoming edges each node keeps (DARTS and the paper's cells: 2); 0 keeps all.
+    config.search.edges_per_node = 2
+    # Grappler off: the search starts 1.5-1.8x sooner, every execution steps as fast or
+    # faster (docs/benchmarks.md, "The graph optimiser").
+    config.search.graph_optimizer = False
+    config.search.jit_compile = False             # XLA (TPUs: True; needs execution "dense")
+
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 600
+    config.train.batch_size = 96
+    config.train.filters = 36
+    config.train.num_cells = 20
+    config.train.stem = "cifar"
+    config.train.auxiliary_weight = 0.4
+    config.train.drop_path_rate = 0.2
+    config.train.learning_rate = 0.025
+    config.train.momentum = 0.9
+    config.train.weight_decay = 3e-4
+    config.train.weight_decay_mode = "coupled"
+    config.train.learning_rate_schedule = "cosine"  # or "poly": lr · (1 − step/steps)^power
+    config.train.learning_rate_power = 0.9
+    config.train.cutout = True                    # cutout 16 on CIFAR-10 (DARTS' evaluation)
+    config.train.label_smoothing = 0.0
+    config.train.graph_optimizer = True           # Grappler on, as TensorFlow defaults
+    config.train.jit_compile = False              # XLA (TPUs: True)
+    config.export = run_config.export_section()
+    return config
+
+
+def validate_config(config):
+    """Checks the fields of an image-classification config the code relies on (the shared
+    ones: `training.config.check_shared`); returns `config` or raises a ValueError naming the
+    field, the value and what was expected."""
+    image_datasets.get_dataset(config.data.name)
+    size = config.data.image_size
+    if isinstance(size, bool) or not isinstance(size, int) or (size != 0 and size < MIN_IMAGE_SIZE):
+        raise _validation.invalid(
+            "config.data.image_size", f"0 (the data set's size) or an integer >= "
+            f"{MIN_IMAGE_SIZE}", size, hint="The search and evaluation networks halve the "
+            "image in each of their two reduction cells.")
+    search, train = config.search, config.train
+    for section, name in [(search, "search"), (train, "train")]:
+        for field in ("epochs", "batch_size", "filters", "num_cells"):
+            _validation.check_positive_int(f"config.{name}.{field}", section[field])
+        _validation.check_positive_float(f"config.{name}.learning_rate", section.learning_rate)
+        run_config.check_rate(section, name, "momentum")
+    run_config.check_search_rates(search)
+    run_config.check_rate(train, "train", "label_smoothing")
+    if search.num_nodes < 4:
+        raise _validation.invalid("config.search.num_nodes", "an integer >= 4 (2 inputs, at "
+                                  "least 1 intermediate node, 1 output)", search.num_nodes)
+    _validation.check_positive_int("config.search.num_samples", search.num_samples)
+    _validation.check_unit_interval("config.search.effectiveness_weight",
+                                    search.effectiveness_weight)
+    run_config.check_search_choices(search)
+    for field in ("temperature_start", "temperature_end"):
+        _validation.check_positive_float(f"config.search.{field}", search[field])
+    if search.jit_compile and search.execution != "dense":
+        raise _validation.invalid(
+            "config.search.jit_compile", 'False with config.search.execution="sparse"', True,
+            hint="Sparse execution skips inactive operations with graph switches (Switch/"
+                 "Merge), which XLA does not compile; use execution 'dense' with jit_compile.")
+    run_config.check_weight_decay(search, "search", ("weight_decay", "arch_weight_decay"))
+    run_config.check_weight_decay(train, "train", ("weight_decay",))
+    if train.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+        raise _validation.invalid("config.train.learning_rate_schedule",
+                                  f"one of {list(LEARNING_RATE_SCHEDULES)}",
+                                  train.learning_rate_schedule)
+    _validation.check_positive_float("config.train.learning_rate_power",
+                                     train.learning_rate_power)
+    if train.stem not in STEMS:
+        raise _validation.invalid("config.train.stem", f"one of {list(STEMS)}", train.stem)
+    run_config.check_rate(train, "train", "drop_path_rate")
+    _validation.check_non_negative_float("config.train.auxiliary_weight",
+                                         train.get("auxiliary_weight", 0.0))
+    return config
 
 
 def data_sets(config):
@@ -260,3 +411,11 @@ def random_genotype(config, seed):
         search.num_samples, primitives=search.primitives,
         num_intermediate=search.num_nodes - 3, seed=seed, name=f"random_{seed}",
         edges_per_node=search.get("edges_per_node", 0) or None)
+
+
+TASK = Task(
+    name="classification", aliases=("cnn",), default_config=default_config,
+    validate=validate_config, data_sets=data_sets, search=run_search, train=run_training,
+    rebuild=rebuild, export=export, litert_signature=litert_signature, count=count_network,
+    tuning=Tuning(objective=OBJECTIVE, scoring_run=scoring_run,
+                  random_genotype=random_genotype))

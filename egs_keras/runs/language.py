@@ -1,5 +1,6 @@
-"""Language modelling (config task "rnn"): the recurrent-cell search, the language model
-trained on a recurrent genotype, its SavedModel and its tuning score.
+"""Language modelling (config task "language", or "rnn"): the config's defaults and checks,
+the recurrent-cell search, the language model trained on a recurrent genotype, its
+SavedModel and its tuning score.
 
 >>> genotype = run_search(config, "runs/ptb_search")                      # doctest: +SKIP
 >>> run_training(config, "runs/ptb_eval", genotype)["test_perplexity"]   # doctest: +SKIP
@@ -10,6 +11,7 @@ Language models train under "default", "one_device", "mirrored" or "tpu" (not
 """
 
 import keras
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
@@ -23,11 +25,14 @@ from egs_keras.data import language_modeling
 from egs_keras.data import text_corpora
 from egs_keras.export import language_model
 from egs_keras.export import litert
+from egs_keras.layers import execution_modes
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.layers.genotype_rnn_cell import GenotypeRNNCell
 from egs_keras.metrics import Perplexity
 from egs_keras.models.language_model import RecurrentLanguageModel
 from egs_keras.models.language_model import RecurrentSearchModel
+from egs_keras.runs.task_contract import Task
+from egs_keras.runs.task_contract import Tuning
 from egs_keras.training import averaging
 from egs_keras.training import config as run_config
 from egs_keras.training import records
@@ -36,6 +41,109 @@ from egs_keras.training import strategies
 from egs_keras.training import training_runs
 
 SPLITS = ("train", "validation", "test")
+
+
+def default_config():
+    """The paper's Penn Treebank settings: recurrent search at M = 4 (DARTS' search model, 300
+    units), evaluation with 850 units and NT-ASGD (DARTS' `train.py`)."""
+    config = ml_collections.ConfigDict()
+    config.task = "language"   # (configs naming "rnn" load too)
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "egs_ptb"          # egs_ptb, egs_wikitext2 or egs_sentences
+    config.data.data_dir = ""
+
+    config.search = ml_collections.ConfigDict()
+    config.search.epochs = 50
+    config.search.batch_size = 256
+    config.search.eval_batch_size = 10
+    config.search.bptt = 35
+    config.search.units = 300              # embedding size = hidden size (tied weights)
+    config.search.num_nodes = 12           # x, h, s0, 8 searched nodes, output
+    config.search.primitives = list(search_space.DEFAULT_PRIMITIVES["rnn"])
+    config.search.num_samples = 4
+    config.search.effectiveness_weight = 0.5
+    config.search.prior_strength = 1.0
+    config.search.op_costs = "latency"    # as the CNN search (see classification.default_config)
+    config.search.litert_threads = 1
+    config.search.latency_device = ""
+    config.search.latency_table = ""
+    config.search.execution = "dense"     # or "sparse", "sparse_biased" (see classification)
+    config.search.probe_rate = execution_modes.DEFAULT_PROBE_RATE
+    config.search.search_mode = "joint"
+    config.search.replica_sampling = "independent"
+    config.search.temperature_schedule = "linear"
+    config.search.temperature_start = 5.0
+    config.search.temperature_end = 1.0
+    config.search.learning_rate = 20.0
+    config.search.weight_decay = 5e-7
+    config.search.weight_decay_mode = "coupled"   # L2 in the gradient, as DARTS
+    config.search.clip_norm = 0.25
+    config.search.arch_learning_rate = 3e-3
+    config.search.arch_weight_decay = 1e-3
+    # Dropout rates (DARTS names): output (dropout), state (dropouth), cell input (dropoutx),
+    # embedding features (dropouti), whole words (dropoute).
+    config.search.output_dropout = 0.75
+    config.search.state_dropout = 0.25
+    config.search.cell_input_dropout = 0.75
+    config.search.input_dropout = 0.2
+    config.search.embedding_dropout = 0.0
+    # "sample_and_validate" as the CNN search, once measured on language data (not yet).
+    config.search.derive = "most_probable"
+    config.search.derive_candidates = 10
+    config.search.edges_per_node = 1      # DARTS' recurrent cell: one input per node; 0: all
+
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 1600
+    config.train.batch_size = 64
+    config.train.eval_batch_size = 10
+    config.train.bptt = 35
+    config.train.units = 850
+    config.train.learning_rate = 20.0
+    config.train.weight_decay = 8e-7
+    config.train.weight_decay_mode = "coupled"
+    config.train.clip_norm = 0.25
+    config.train.averaging_patience = 5    # NT-ASGD's n; 0: plain SGD throughout
+    config.train.output_dropout = 0.75
+    config.train.state_dropout = 0.25
+    config.train.cell_input_dropout = 0.75
+    config.train.input_dropout = 0.2
+    config.train.embedding_dropout = 0.1
+    config.export = run_config.export_section()
+    return config
+
+
+_DROPOUTS = ("output_dropout", "state_dropout", "cell_input_dropout", "input_dropout",
+             "embedding_dropout")
+
+
+def validate_config(config):
+    """Checks the fields of a language-modelling config (the shared ones:
+    `training.config.check_shared`); returns `config` or raises a ValueError."""
+    if config.data.name not in text_corpora.CORPORA:
+        raise _validation.invalid("config.data.name", f"one of {list(text_corpora.CORPORA)}",
+                                  config.data.name)
+    search, train = config.search, config.train
+    for section, name in [(search, "search"), (train, "train")]:
+        for field in ("epochs", "batch_size", "eval_batch_size", "bptt", "units"):
+            _validation.check_positive_int(f"config.{name}.{field}", section[field])
+        for field in ("learning_rate", "clip_norm"):
+            _validation.check_positive_float(f"config.{name}.{field}", section[field])
+        for field in _DROPOUTS:
+            run_config.check_rate(section, name, field)
+    _validation.check_positive_int("config.search.num_samples", search.num_samples)
+    if search.num_nodes < 5:
+        raise _validation.invalid("config.search.num_nodes", "an integer >= 5",
+                                  search.num_nodes)
+    run_config.check_search_choices(search)
+    run_config.check_search_rates(search)
+    run_config.check_weight_decay(search, "search", ("weight_decay", "arch_weight_decay"))
+    run_config.check_weight_decay(train, "train", ("weight_decay",))
+    if train.averaging_patience < 0:
+        raise _validation.invalid("config.train.averaging_patience", "0 (off) or a positive "
+                                  "integer", train.averaging_patience)
+    return config
 
 
 def load_corpus(data, workdir=None):
@@ -267,3 +375,11 @@ def random_genotype(config, seed):
         search.num_samples, kind="rnn", primitives=search.primitives,
         num_intermediate=search.num_nodes - 4, seed=seed, name=f"random_{seed}",
         edges_per_node=search.get("edges_per_node", 0) or None)
+
+
+TASK = Task(
+    name="language", aliases=("rnn",), default_config=default_config,
+    validate=validate_config, data_sets=data_sets, search=run_search, train=run_training,
+    rebuild=rebuild, export=export, litert_signature=litert_signature,
+    tuning=Tuning(objective=OBJECTIVE, scoring_run=scoring_run,
+                  random_genotype=random_genotype))

@@ -11,7 +11,9 @@ and one `iou_<class>` column per class (training and `val_` for the evaluation s
 """
 
 import keras
+import ml_collections
 
+from egs_keras import _validation
 from egs_keras import metrics
 from egs_keras import optimizers
 from egs_keras import search_space
@@ -20,13 +22,91 @@ from egs_keras.data import image_datasets
 from egs_keras.data import segmentation_datasets
 from egs_keras.export import litert
 from egs_keras.export import segmentation
+from egs_keras.models import segmentation_network
 from egs_keras.models.segmentation_network import SegmentationNetwork
 from egs_keras.runs import classification
+from egs_keras.runs.task_contract import Task
 from egs_keras.training import checkpointing
+from egs_keras.training import config as run_config
 from egs_keras.training import records
 from egs_keras.training import training_runs
 
 IGNORE_LABEL = segmentation_datasets.IGNORE_LABEL
+
+
+def default_config():
+    """PASCAL VOC 2012 semantic segmentation on searched cells (DeepLabv3+ settings: output
+    stride 16, ASPP rates 6/12/18, 256-channel head and decoder, 48-channel low-level
+    projection, poly learning rate 0.007 with power 0.9, 512² crops, scales 0.5–2)."""
+    config = ml_collections.ConfigDict()
+    config.task = "segmentation"
+    config.seed = 0
+    # The cells: a published genotype name or a genotype JSON file; "" makes egs-pipeline
+    # search them first with `cell_search` (a complete CNN config, classification data).
+    config.genotype = ""
+    config.cell_search = classification.default_config()
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "voc2012"          # a key of data.segmentation_datasets.DATASETS
+    config.data.data_dir = ""
+    config.data.crop_size = 0             # 0: the data set's (VOC 512)
+    config.data.eval_size = 0             # 0: the data set's (VOC 512)
+
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 300             # ≈ 27k steps of 16 on VOC train (1,464 images)
+    config.train.batch_size = 16
+    config.train.eval_batch_size = 8
+    config.train.filters = 48             # DARTS' ImageNet network: 14 cells × 48 filters
+    config.train.num_cells = 14
+    config.train.output_stride = 16
+    config.train.aspp_filters = 256
+    config.train.aspp_rates = [6, 12, 18]  # at output stride 16; scaled for 8 and 32
+    config.train.decoder_filters = 256
+    config.train.low_level_filters = 48
+    config.train.dropout = 0.1
+    config.train.learning_rate = 0.007
+    config.train.learning_rate_power = 0.9  # poly: lr · (1 − step / steps) ** power
+    config.train.momentum = 0.9
+    config.train.weight_decay = 4e-5
+    config.train.weight_decay_mode = "coupled"   # DeepLab: L2 regularisation of the weights
+    # An ImageNet evaluation run (egs-train --config=configs/imagenet_eval.py) whose stem and
+    # cells initialise the backbone; "" trains from scratch.
+    config.train.backbone_run = ""
+    config.train.graph_optimizer = True
+    config.train.jit_compile = False      # XLA (TPUs: True)
+    config.export = run_config.export_section()
+    return config
+
+
+def validate_config(config):
+    """Checks the fields of a segmentation config and, without a genotype, its cell search's
+    (the shared ones: `training.config.check_shared`); returns `config` or raises a
+    ValueError."""
+    spec = segmentation_datasets.get_dataset(config.data.name)
+    if config.genotype:
+        search_space.load_genotype(config.genotype)
+    else:
+        classification.validate_config(run_config.check_shared(config.cell_search))
+    train = config.train
+    for field in ("epochs", "batch_size", "eval_batch_size", "filters", "num_cells",
+                  "aspp_filters", "decoder_filters", "low_level_filters"):
+        _validation.check_positive_int(f"config.train.{field}", train[field])
+    for field in ("learning_rate", "learning_rate_power"):
+        _validation.check_positive_float(f"config.train.{field}", train[field])
+    if train.output_stride not in segmentation_network.OUTPUT_STRIDES:
+        raise _validation.invalid("config.train.output_stride",
+                                  f"one of {list(segmentation_network.OUTPUT_STRIDES)}",
+                                  train.output_stride)
+    run_config.check_rate(train, "train", "dropout")
+    run_config.check_rate(train, "train", "momentum")
+    run_config.check_weight_decay(train, "train", ("weight_decay",))
+    for field in ("crop_size", "eval_size"):
+        size = config.data[field] or getattr(spec, field)
+        if size <= 0 or size % train.output_stride:
+            raise _validation.invalid(
+                f"config.data.{field}", "0 (the data set's) or a positive multiple of "
+                f"config.train.output_stride ({train.output_stride})", config.data[field])
+    return config
 
 
 def data_sets(config):
@@ -194,3 +274,9 @@ def export(run, base, version, extra_files):
     return segmentation.export_segmenter(run.model, base, run.config.data.name, version,
                                          extra_files=extra_files,
                                          warmup_size=sizes(run.config)[1])
+
+
+TASK = Task(
+    name="segmentation", default_config=default_config, validate=validate_config,
+    data_sets=data_sets, search=run_search, train=run_training, rebuild=rebuild,
+    export=export, litert_signature=litert_signature, count=count_network)

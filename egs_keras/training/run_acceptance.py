@@ -25,6 +25,9 @@ from egs_keras import record_files
 
 MAY_CHANGE = ("epochs", "graph_optimizer", "data_dir", "eval_batch_size")
 MAY_CHANGE_SECTIONS = ("export",)  # every field of these sections may change
+# Values renamed since runs were first recorded, equal to their new names: a field (the last
+# part of its key) → {old value: new value}. Tasks were named by their genotype kinds.
+RENAMED = {"task": {"cnn": "classification", "rnn": "language"}}
 CHANGES_NAME = "config_changes.json"
 _CHECKPOINT = re.compile(r"^ckpt-(\d+)\.index$")
 _MISSING = "<absent>"
@@ -163,6 +166,10 @@ def _flatten(data, prefix=""):
 
 
 def _differences(old, new):
+    def value(flat, key):
+        found = flat.get(key, _MISSING)
+        renamed = RENAMED.get(key.rsplit(".", 1)[-1], {})
+        return renamed.get(found, found) if isinstance(found, str) else found
+
     return [(key, old.get(key, _MISSING), new.get(key, _MISSING))
-            for key in sorted(set(old) | set(new))
-            if old.get(key, _MISSING) != new.get(key, _MISSING)]
+            for key in sorted(set(old) | set(new)) if value(old, key) != value(new, key)]

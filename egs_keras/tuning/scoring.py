@@ -48,13 +48,13 @@ class ScoringData:
 def objective(config):
     """The keras-tuner objective of a config's task: val_accuracy (max) or val_perplexity
     (min)."""
-    return kt.Objective(*tasks.tunable_task_of(config).OBJECTIVE)
+    return kt.Objective(*tasks.tuning_of(config).objective)
 
 
 def scoring_data(config, epochs):
     """The data of `epochs`-epoch scoring runs of `config` (see the module doc), in the order
     of `config.seed`."""
-    batches, steps, validation, build = tasks.tunable_task_of(config).scoring_run(config,
+    batches, steps, validation, build = tasks.tuning_of(config).scoring_run(config,
                                                                                    epochs)
     return ScoringData(batches, steps, validation, epochs, build)
 
@@ -84,4 +84,4 @@ def random_genotype_of(config, seed):
     """A genotype drawn uniformly from the EGS space of `config.search` (its M, primitives
     and nodes; CNN or recurrent; as many edges per node as its derivation keeps),
     reproducible from `seed`."""
-    return tasks.tunable_task_of(config).random_genotype(config, seed)
+    return tasks.tuning_of(config).random_genotype(config, seed)

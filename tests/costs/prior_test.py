@@ -9,15 +9,15 @@ import pytest
 from egs_keras import search_space
 from egs_keras.costs import prior
 from egs_keras.runs import classification
-from egs_keras.training import config as base
+from egs_keras.runs import tasks
 
 
 def _config(**search):
-    config = base.default_config()
+    config = classification.default_config()
     config.data.name = "egs_digits"
     config.data.image_size = 8
     config.search.update(dict(filters=2, num_cells=2, num_nodes=4, batch_size=4, **search))
-    return base.validate_config(config)
+    return tasks.validate_config(config)
 
 
 def test_no_prior_numbers_and_tables():

@@ -18,7 +18,8 @@ from egs_keras.costs import edge_tables
 from egs_keras.export import saved_model
 from egs_keras.layers import EGSChoice
 from egs_keras.models import EvaluationNetwork
-from egs_keras.training import config as run_config
+from egs_keras.runs import classification
+from egs_keras.runs import tasks
 from egs_keras.training import records
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -61,15 +62,15 @@ def test_a_seed_out_of_range_names_the_field(seed):
     config = _smoke()
     config.seed = seed
     with pytest.raises(ValueError, match=r"config\.seed.*0 to 4294967295"):
-        run_config.validate_config(config)
+        tasks.validate_config(config)
 
 
 def test_a_nan_auxiliary_weight_and_a_fractional_input_index_are_refused():
     """Probe 32.11: NaN silently dropped the auxiliary head; input 1.7 was cut to 1."""
-    config = run_config.default_config()
+    config = classification.default_config()
     config.train.auxiliary_weight = math.nan
     with pytest.raises(ValueError, match=r"config\.train\.auxiliary_weight.*nan"):
-        run_config.validate_config(config)
+        tasks.validate_config(config)
     with pytest.raises(ValueError, match="auxiliary_weight"):
         EvaluationNetwork(search_space.published_genotype("darts_v2"), num_classes=10,
                           input_shape=(8, 8, 1), auxiliary_weight=math.nan)

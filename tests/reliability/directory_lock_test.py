@@ -66,9 +66,9 @@ def test_a_second_export_into_one_base_gets_the_lock_error(tmp_path, holder):
 @pytest.mark.parametrize("tuner", ["random", "settings", "multi_seed"])
 def test_a_second_tuner_on_one_directory_gets_the_lock_error(tmp_path, holder, tuner):
     from egs_keras import tuning  # noqa: PLC0415
-    from egs_keras.training import config as run_config  # noqa: PLC0415 (heavy: only here)
+    from egs_keras.runs import classification
 
-    config = run_config.default_config()
+    config = classification.default_config()
     config.data.data_dir = str(tmp_path / "no_data")  # the lock comes before any data
     with pytest.raises(directory_lock.DirectoryBusyError, match="in use by another process"):
         if tuner == "random":

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from egs_keras import search_space
-from egs_keras.training import config as base
+from egs_keras.runs import classification
 from egs_keras.training import run_acceptance
 
 
@@ -14,7 +14,7 @@ from egs_keras.training import run_acceptance
 def started(tmp_path):
     """A directory whose run started with the default config and has a checkpoint of
     epoch 3."""
-    config = base.default_config()
+    config = classification.default_config()
     run_acceptance.accept_config(config, tmp_path)
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "ckpt-3.index").write_bytes(b"")
@@ -55,13 +55,24 @@ def test_what_to_export_may_change_and_a_config_without_the_section_resumes(star
     config.export.litert_quantizations = "int8"
     assert run_acceptance.accept_config(config, directory) == [
         "export.formats", "export.litert_quantizations"]
-    older = base.default_config()  # a run started before the export section existed
+    older = classification.default_config()  # a run started before the export section existed
     del older["export"]
     run_acceptance.accept_config(older, directory)
 
 
+def test_a_run_recorded_under_the_old_task_id_resumes_under_the_new_name(started):
+    config, directory = started
+    recorded = json.loads((directory / "config.json").read_text())
+    recorded["task"] = "cnn"  # how runs before the task names were recorded
+    (directory / "config.json").write_text(json.dumps(recorded))
+    assert run_acceptance.accept_config(config, directory) == []
+    config.task = "language"  # another task is a different run
+    with pytest.raises(run_acceptance.RunMismatchError, match="task"):
+        run_acceptance.accept_config(config, directory)
+
+
 def test_a_directory_without_results_takes_the_new_config(tmp_path):
-    config = base.default_config()
+    config = classification.default_config()
     run_acceptance.accept_config(config, tmp_path)
     config.search.filters = 8  # the first run stopped before any epoch: nothing to lose
     run_acceptance.accept_config(config, tmp_path)

@@ -15,8 +15,9 @@ import pytest
 import tensorflow as tf
 
 from egs_keras import runs
+from egs_keras.runs import classification
+from egs_keras.runs import tasks
 from egs_keras.training import callbacks
-from egs_keras.training import config as run_config
 from egs_keras.training import directory_lock
 from egs_keras.training import records
 from egs_keras.training import run_acceptance
@@ -25,13 +26,13 @@ ROOT = pathlib.Path(__file__).parents[2]
 
 
 def _config(data_dir, epochs=2):
-    config = run_config.default_config()
+    config = classification.default_config()
     config.data.update(name="egs_digits", data_dir=str(data_dir), image_size=8)
     config.search.update(epochs=epochs, batch_size=32, filters=4, num_cells=1, num_nodes=4,
                          num_samples=2, op_costs="parameters", graph_optimizer=False,
                          train_split="train[:128]", valid_split="train[128:192]",
                          derive="sample_and_validate", derive_candidates=4)
-    return run_config.validate_config(config)
+    return tasks.validate_config(config)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,7 @@ def test_a_run_in_a_directory_another_process_holds_is_refused(finished, tmp_pat
 
 
 def test_a_training_run_refuses_another_genotype_before_writing(tmp_path):
-    config = run_config.default_config()
+    config = classification.default_config()
     records.start_training_run(config, tmp_path, "darts_v2", "default")
     (tmp_path / "results.json").write_text("{}")
     before = {name: (tmp_path / name).read_bytes() for name in ("config.json", "genotype.json")}
@@ -149,7 +150,7 @@ def test_a_training_run_refuses_another_genotype_before_writing(tmp_path):
     with pytest.raises(run_acceptance.RunMismatchError, match="train.filters: 36 -> 16"):
         records.start_training_run(config, tmp_path, "darts_v2", "default")
     with pytest.raises(run_acceptance.RunMismatchError, match="another genotype"):
-        records.start_training_run(run_config.default_config(), tmp_path, "darts_v1",
+        records.start_training_run(classification.default_config(), tmp_path, "darts_v1",
                                    "default")
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 

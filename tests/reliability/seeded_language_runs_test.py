@@ -21,7 +21,7 @@ import numpy as np
 
 from configs import rnn_demo
 from egs_keras import search_space
-from egs_keras.training import config as run_config
+from egs_keras.runs import tasks
 from egs_keras.tuning import scoring
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -34,7 +34,7 @@ def tiny_config(data_dir, seed=None):
     config.train.epochs, config.train.units = 1, 8
     if seed is not None:
         config.seed = seed
-    return run_config.validate_config(config)
+    return tasks.validate_config(config)
 
 
 def compare_runs(root):

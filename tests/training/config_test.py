@@ -3,7 +3,9 @@ import pathlib
 import pytest
 from ml_collections import config_flags  # noqa: F401  (the trainers' dependency)
 
-from egs_keras.training import config as run_config
+from egs_keras.runs import classification
+from egs_keras.runs import language
+from egs_keras.runs import tasks
 
 # Configs of the examples (egs_keras/examples), read by their own binaries, not run configs.
 EXAMPLE_CONFIGS = {"mobilenet_digits": "egs-mobilenet"}
@@ -19,7 +21,7 @@ def _load(path):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_every_shipped_config_is_valid_and_documented(path):
-    config = run_config.validate_config(_load(path))
+    config = tasks.validate_config(_load(path))
     text = path.read_text()
     assert text.startswith('"""') and ("egs-" in text)  # docstring with its command
     assert config.seed == 0
@@ -35,16 +37,16 @@ def test_example_configs_load_and_name_their_binary(name, binary):
 
 def test_more_samples_than_operations_are_accepted():
     """M counts draws (Table 5 runs M = 8 and 9 over K = 8): any M >= 1 is valid."""
-    config = run_config.default_config()
+    config = classification.default_config()
     config.search.num_samples = 9
-    assert run_config.validate_config(config).search.num_samples == 9
-    rnn = run_config.default_rnn_config()
+    assert tasks.validate_config(config).search.num_samples == 9
+    rnn = language.default_config()
     rnn.search.num_samples = 6
-    assert run_config.validate_config(rnn).search.num_samples == 6
+    assert tasks.validate_config(rnn).search.num_samples == 6
 
 
 def test_paper_settings_are_the_defaults():
-    config = run_config.default_config()
+    config = classification.default_config()
     assert (config.search.num_cells, config.search.filters, config.search.num_samples) == (8, 16,
                                                                                           7)
     assert (config.train.num_cells, config.train.filters, config.train.epochs) == (20, 36, 600)
@@ -77,8 +79,8 @@ def test_paper_settings_are_the_defaults():
     ("search.num_samples", 0, "config.search.num_samples"),
 ])
 def test_bad_fields_are_named(field, value, message):
-    config = run_config.default_config()
+    config = classification.default_config()
     section, name = field.split(".")
     config[section][name] = value
     with pytest.raises(ValueError, match=message):
-        run_config.validate_config(config)
+        tasks.validate_config(config)

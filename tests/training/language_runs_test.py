@@ -14,7 +14,7 @@ from configs import rnn_demo
 from egs_keras import runs
 from egs_keras.export import litert
 from egs_keras.runs import language
-from egs_keras.training import config as run_config
+from egs_keras.runs import tasks
 
 ROOT = pathlib.Path(__file__).parents[2]
 
@@ -30,7 +30,7 @@ def _tiny(data_dir, **train):
     config.search.epochs, config.search.units = 2, 8
     config.train.epochs, config.train.units = 3, 12
     config.train.update(train)
-    return run_config.validate_config(config)
+    return tasks.validate_config(config)
 
 
 def test_the_pipeline_searches_a_recurrent_cell_and_trains_its_language_model(data_dir,
@@ -99,11 +99,11 @@ def test_wrong_genotypes_strategies_and_fields_are_explained(data_dir, tmp_path)
     bad = _tiny(data_dir)
     bad.train.state_dropout = 1.0
     with pytest.raises(ValueError, match="config.train.state_dropout"):
-        run_config.validate_config(bad)
+        tasks.validate_config(bad)
     bad = _tiny(data_dir)
     bad.data.name = "ptb"
     with pytest.raises(ValueError, match="egs_sentences"):
-        run_config.validate_config(bad)
+        tasks.validate_config(bad)
 
 
 def test_egs_train_binary_accepts_an_rnn_config(data_dir, tmp_path):

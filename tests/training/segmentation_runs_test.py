@@ -12,7 +12,8 @@ import tensorflow as tf
 from egs_keras import runs
 from egs_keras.data import segmentation_datasets
 from egs_keras.export import litert
-from egs_keras.training import config as run_config
+from egs_keras.runs import segmentation
+from egs_keras.runs import tasks
 
 CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
 
@@ -41,7 +42,7 @@ def trained(tmp_path_factory):
     config.train.epochs = 12
     config.genotype = "darts_v2"
     config.export.update(formats="saved_model,litert", litert_quantizations="int8")
-    run_config.validate_config(config)
+    tasks.validate_config(config)
     summary = runs.run_pipeline(config, tmp / "run")
     return config, tmp / "run", summary
 
@@ -112,7 +113,7 @@ def test_the_pipeline_searches_cells_then_segments_with_them(tmp_path):
     config.cell_search = _config("smoke", tmp_path)
     config.train.epochs = 1
     config.train.filters = 4
-    summary = runs.run_pipeline(run_config.validate_config(config), tmp_path / "run")
+    summary = runs.run_pipeline(tasks.validate_config(config), tmp_path / "run")
     searched = json.loads((tmp_path / "run" / "search" / "genotype.json").read_text())
     assert summary["genotype"] == searched
     assert json.loads((tmp_path / "run" / "train" / "genotype.json").read_text()) == searched
@@ -120,7 +121,7 @@ def test_the_pipeline_searches_cells_then_segments_with_them(tmp_path):
 
 
 def test_counts_of_the_paper_network_without_training():
-    config = run_config.default_segmentation_config()
+    config = segmentation.default_config()
     counts = runs.count_network(config, "darts_v2")
     assert counts["input_shape"] == [512, 512, 3]
     assert 5e6 < counts["parameters"] < 2e7  # 11.3M: the 256-channel head dominates
@@ -136,11 +137,11 @@ def test_counts_of_the_paper_network_without_training():
     ("genotype", "nowhere.json", r"nowhere\.json"),
 ])
 def test_bad_segmentation_fields_are_named(field, value, message):
-    config = run_config.default_segmentation_config()
+    config = segmentation.default_config()
     if "." in field:
         section, name = field.split(".")
         config[section][name] = value
     else:
         config[field] = value
     with pytest.raises(ValueError, match=message):
-        run_config.validate_config(config)
+        tasks.validate_config(config)

@@ -8,7 +8,7 @@ from egs_keras.data import image_datasets
 from egs_keras.data import segmentation_datasets
 from egs_keras.runs import classification
 from egs_keras.runs import segmentation
-from egs_keras.training import config as run_config
+from egs_keras.runs import tasks
 
 DARTS_V2 = search_space.published_genotype("darts_v2")
 
@@ -23,13 +23,13 @@ def digits(tmp_path_factory):
 
 
 def _smoke_config(directory):
-    config = run_config.default_config()
+    config = classification.default_config()
     config.data.name, config.data.data_dir, config.data.image_size = "egs_digits", directory, 8
     config.search.update(epochs=1, filters=4, num_cells=2, num_nodes=4, num_samples=2,
                          execution="dense", jit_compile=True)
     config.train.update(epochs=1, filters=4, num_cells=3, auxiliary_weight=0.4,
                         jit_compile=True)
-    return run_config.validate_config(config)
+    return tasks.validate_config(config)
 
 
 def test_search_and_evaluation_steps_compile_with_xla(digits):
@@ -43,7 +43,7 @@ def test_search_and_evaluation_steps_compile_with_xla(digits):
 
 
 def test_segmentation_steps_compile_with_xla(tmp_path):
-    config = run_config.default_segmentation_config()
+    config = segmentation.default_config()
     config.data.name, config.data.data_dir = "egs_shapes", str(tmp_path)
     config.train.update(filters=4, num_cells=3, output_stride=8, aspp_filters=8,
                         decoder_filters=8, low_level_filters=4, jit_compile=True)
@@ -57,7 +57,7 @@ def test_segmentation_steps_compile_with_xla(tmp_path):
 
 
 def test_sparse_execution_with_xla_is_refused():
-    config = run_config.default_config()
+    config = classification.default_config()
     config.search.execution, config.search.jit_compile = "sparse", True
     with pytest.raises(ValueError, match=r"config\.search\.jit_compile.*XLA does not compile"):
-        run_config.validate_config(config)
+        tasks.validate_config(config)

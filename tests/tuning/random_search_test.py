@@ -1,12 +1,13 @@
 import json
 
 from egs_keras import search_space
-from egs_keras.training import config as run_config
+from egs_keras.runs import classification
+from egs_keras.runs import tasks
 from egs_keras.tuning import run_random_search
 
 
 def _config(tmp_path):
-    config = run_config.default_config()
+    config = classification.default_config()
     config.data.name = "egs_digits"
     config.data.image_size = 8
     config.data.data_dir = str(tmp_path / "tfds")
@@ -20,7 +21,7 @@ def _config(tmp_path):
     config.train.auxiliary_weight = 0.0
     config.train.drop_path_rate = 0.0
     config.train.graph_optimizer = False
-    return run_config.validate_config(config)
+    return tasks.validate_config(config)
 
 
 def test_random_search_records_every_trial_and_resumes(tmp_path):
@@ -49,7 +50,7 @@ def test_random_search_covers_the_recurrent_space_scored_by_perplexity(tmp_path)
     config = rnn_demo.get_config()
     config.data.data_dir = str(tmp_path / "tfds")
     config.train.units = 8
-    best, tuner = run_random_search(run_config.validate_config(config), tmp_path / "tuner",
+    best, tuner = run_random_search(tasks.validate_config(config), tmp_path / "tuner",
                                     num_trials=2, epochs_per_trial=1)
     assert best.kind == "rnn" and len(best.cells["recurrent"].nodes) == 2
     trials = tuner.oracle.get_best_trials(2)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from configs import rnn_demo
-from egs_keras.training import config as run_config
+from egs_keras.runs import tasks
 from egs_keras.tuning import run_multi_seed
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -19,7 +19,7 @@ def test_multi_seed_keeps_the_best_search_and_reports_mean_and_std(tmp_path):
     config = rnn_demo.get_config()
     config.data.data_dir = str(tmp_path / "tfds")
     config.search.epochs, config.search.units, config.train.units = 1, 8, 8
-    run_config.validate_config(config)
+    tasks.validate_config(config)
     summary = run_multi_seed(config, tmp_path / "seeds", seeds=[3, 4], retrain_epochs=1)
     assert summary["seeds"] == [3, 4] and len(summary["values"]) == 2
     assert summary["best_seed"] == [3, 4][summary["values"].index(min(summary["values"]))]

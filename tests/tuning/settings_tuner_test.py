@@ -4,7 +4,8 @@ import pytest
 
 from configs import rnn_demo
 from egs_keras import search_space
-from egs_keras.training import config as run_config
+from egs_keras.runs import classification
+from egs_keras.runs import tasks
 from egs_keras.tuning import run_settings_search
 from egs_keras.tuning import settings_tuner
 
@@ -15,7 +16,7 @@ def _config(tmp_path, **search):
     config.search.epochs, config.search.units = 1, 8
     config.train.units = 8
     config.search.update(search)
-    return run_config.validate_config(config)
+    return tasks.validate_config(config)
 
 
 def _trials(directory):
@@ -49,7 +50,7 @@ def test_every_trial_is_a_search_with_its_own_settings_and_the_tuner_resumes(tmp
 
 
 def test_the_same_config_draws_the_same_settings():
-    config = run_config.default_config()  # seed 0, which keras-tuner would replace at random
+    config = classification.default_config()  # seed 0, which keras-tuner would replace at random
 
     def first_settings(seed=None):
         oracle = settings_tuner.settings_oracle(config, max_trials=2, seed=seed)
@@ -60,7 +61,7 @@ def test_the_same_config_draws_the_same_settings():
 
 
 def test_the_space_follows_the_config(tmp_path):
-    config = run_config.default_config()
+    config = classification.default_config()
     config.search.op_costs = ""  # no prior: nothing for λ to weigh
     space = settings_tuner.settings_space(config, max_samples=4)
     assert space.get("num_samples") == 1 and space._hps["num_samples"][0].max_value == 4
