@@ -13,7 +13,8 @@ $(STAMP): setup.py pyproject.toml egs_keras/version.py
 	touch $(STAMP)
 
 ## make demo: set up and run the main job on the bundled digits: search → genotype → train →
-## test accuracy → SavedModel, all in runs/demo (run it again to resume or to see the summary).
+## test accuracy → SavedModel and LiteRT files, all in runs/demo (run it again to resume or to
+## see the summary).
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/egs-pipeline --config=configs/demo.py \
 		--workdir=runs/demo --config.data.data_dir=runs/tfds
