@@ -30,13 +30,13 @@ def fast_tests():
 # worker idle at the end. Only the order depends on this list.
 LONGEST_FIRST = (
     "tests/training/xla_test.py",
-    "tests/training/segmentation_runs_test.py",
-    "tests/training/pipeline_test.py",
+    "tests/runs/segmentation_runs_test.py",
+    "tests/runs/pipeline_test.py",
     "tests/models/search_network_test.py",
     "tests/examples/mobilenet_test.py",
     "tests/tuning/seeds_test.py",
     "tests/tuning/random_search_test.py",
-    "tests/training/language_runs_test.py",
+    "tests/runs/language_runs_test.py",
     "tests/reliability/seeded_language_runs_test.py",
 )
 
