@@ -284,7 +284,7 @@ def cnn_genotype(genotype):
 DERIVE_STRATEGIES = ("most_probable", "sample")
 # What a search run may derive with: the two above, or the paper's "sample_and_validate"
 # (architectures drawn with "sample", scored on the validation split with the search
-# network's shared weights, the best kept; see `training.search_fit`).
+# network's shared weights, the best kept; see `training.derivation`).
 SEARCH_DERIVATIONS = (*DERIVE_STRATEGIES, "sample_and_validate")
 DEFAULT_EDGES_PER_NODE = {"cnn": 2, "rnn": 1}  # DARTS' cells (and the paper's Figure 3)
 

@@ -32,10 +32,9 @@ from egs_keras.runs.task_contract import Task
 from egs_keras.runs.task_contract import Tuning
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import config as run_config
-from egs_keras.training import records
-from egs_keras.training import search_fit
-from egs_keras.training import strategies
+from egs_keras.training import run_loop
 from egs_keras.training import training_runs
+from egs_keras.training.workdir import Workdir
 
 MIN_IMAGE_SIZE = 8  # two reduction cells leave 2×2 maps; the smallest size the tests run
 LEARNING_RATE_SCHEDULES = ("cosine", "poly")
@@ -236,13 +235,10 @@ def build_search_model(config, steps_per_epoch, op_costs=None):
     return model
 
 
-@records.owns_workdir
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) the CNN cell search of `config` in `workdir`; returns the derived
     genotype, also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`.
     `strategy`: a name of `strategies.STRATEGIES` or a `tf.distribute.Strategy`."""
-    workdir = records.prepare_workdir(workdir)
-    strategy = strategies.get_strategy(strategy)
     search, data = config.search, config.data
     spec, image_size, (train, valid) = image_datasets.load_config_splits(
         data, search.train_split, search.valid_split)
@@ -251,28 +247,26 @@ def run_search(config, workdir, strategy="default"):
     if search.search_mode == "bilevel":  # α's steps take whole batches of this split too
         image_datasets.steps_per_epoch(valid, search.batch_size, "config.search.batch_size",
                                        search.valid_split)
-    records.write_config(config, workdir, write=strategies.is_chief(strategy))
-    records.set_graph_optimizer(search.graph_optimizer)
 
-    op_costs = op_costs_of(config, records.worker_directory(workdir, strategy), strategy)
-    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
-    with strategy.scope():
-        model = build_search_model(config, steps, op_costs)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=strategy)
-    initial_epoch = checkpoint.restore()
-
-    batches, steps = image_datasets.training_batches(
-        train, spec, image_size, search.batch_size, config.seed, search.epochs, initial_epoch,
-        cutout=search.cutout)
-    if search.search_mode == "bilevel":
-        valid_batches, valid_steps = image_datasets.training_batches(
-            valid, spec, image_size, search.batch_size, config.seed + 1, search.epochs,
+    def batches(initial_epoch):
+        training, steps = image_datasets.training_batches(
+            train, spec, image_size, search.batch_size, config.seed, search.epochs,
             initial_epoch, cutout=search.cutout)
-        batches, steps = tf.data.Dataset.zip((batches, valid_batches)), min(steps, valid_steps)
-    validation = image_datasets.evaluation_batches(valid, spec, image_size, search.batch_size)
-    return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
-                                     callbacks, initial_epoch, strategy, checkpoint,
-                                     op_costs)
+        if search.search_mode == "bilevel":
+            valid_batches, valid_steps = image_datasets.training_batches(
+                valid, spec, image_size, search.batch_size, config.seed + 1, search.epochs,
+                initial_epoch, cutout=search.cutout)
+            return tf.data.Dataset.zip((training, valid_batches)), min(steps, valid_steps)
+        return training, steps
+
+    with Workdir.open(workdir, strategy) as run_dir:
+        run_dir.accept_config(config)
+        return run_loop.search(
+            run_dir, config, batches=batches,
+            validation=image_datasets.evaluation_batches(valid, spec, image_size,
+                                                         search.batch_size),
+            op_costs=lambda: op_costs_of(config, run_dir.own, run_dir.strategy),
+            build=lambda op_costs: build_search_model(config, steps, op_costs))
 
 
 def learning_rate_schedule(train, steps_per_epoch):
@@ -310,7 +304,6 @@ def build_evaluation_model(config, genotype, steps_per_epoch):
     return model
 
 
-@records.owns_workdir
 def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) the evaluation network of `genotype` in `workdir`,
     evaluates it on the test split and returns {"test_accuracy", "test_loss", "parameters",

@@ -35,10 +35,10 @@ from egs_keras.runs.task_contract import Task
 from egs_keras.runs.task_contract import Tuning
 from egs_keras.training import averaging
 from egs_keras.training import config as run_config
-from egs_keras.training import records
-from egs_keras.training import search_fit
+from egs_keras.training import run_loop
 from egs_keras.training import strategies
 from egs_keras.training import training_runs
+from egs_keras.training.workdir import Workdir
 
 SPLITS = ("train", "validation", "test")
 
@@ -246,38 +246,40 @@ def state_callbacks(config, model):
     return [averaging.WeightAveraging(model, patience)] if patience else []
 
 
-@records.owns_workdir
 def run_search(config, workdir, strategy="default"):
     """Runs (or resumes) a recurrent-cell search; returns the genotype, also written to
     `<workdir>/genotype.json` with its picture in `<workdir>/cells/`."""
-    workdir = records.prepare_workdir(workdir)
-    strategy = _strategy(strategy)
-    records.write_config(config, workdir, write=strategies.is_chief(strategy))
     search = config.search
-    records.set_graph_optimizer(search.get("graph_optimizer", True))
-    vocabulary, streams = load_corpus(config.data, workdir)
-    op_costs = op_costs_of(config, workdir, strategy)
-    # Initial weights: a function of the seed, set after the data (the corpus' first
-    # preparation draws Python random numbers of its own).
-    keras.utils.set_random_seed(config.seed)
-    with strategy.scope():
-        model = build_search_model(config, len(vocabulary), op_costs)
-        checkpoint, callbacks = records.run_callbacks_for(workdir, model, strategy=strategy)
-    initial_epoch = checkpoint.restore()
-    rows = language_modeling.batchify(streams["train"], search.batch_size)
-    batches, steps = language_modeling.training_windows(
-        rows, search.bptt, config.seed, search.epochs, initial_epoch)
-    if search.search_mode == "bilevel":
-        valid_rows = language_modeling.batchify(streams["validation"], search.batch_size)
-        # The validation text is shorter: its windows cycle through it as often as needed.
-        repeats = -(-steps * search.epochs // max((valid_rows.shape[1] - 1) // search.bptt, 1))
-        valid_batches, _ = language_modeling.training_windows(
-            valid_rows, search.bptt, config.seed + 1, repeats)
-        batches = tf.data.Dataset.zip((batches, valid_batches.skip(initial_epoch * steps)))
-    validation = language_modeling.evaluation_windows(
-        language_modeling.batchify(streams["validation"], search.eval_batch_size), search.bptt)
-    return search_fit.fit_and_derive(model, config, workdir, batches, steps, validation,
-                                     callbacks, initial_epoch, strategy, op_costs=op_costs)
+    with Workdir.open(workdir, _strategy(strategy)) as run_dir:
+        run_dir.accept_config(config)
+        vocabulary, streams = load_corpus(config.data, run_dir.path)
+        rows = language_modeling.batchify(streams["train"], search.batch_size)
+
+        def batches(initial_epoch):
+            training, steps = language_modeling.training_windows(
+                rows, search.bptt, config.seed, search.epochs, initial_epoch)
+            if search.search_mode == "bilevel":
+                valid_rows = language_modeling.batchify(streams["validation"],
+                                                        search.batch_size)
+                # The validation text is shorter: its windows cycle through it as often as
+                # needed.
+                repeats = -(-steps * search.epochs
+                            // max((valid_rows.shape[1] - 1) // search.bptt, 1))
+                valid_batches, _ = language_modeling.training_windows(
+                    valid_rows, search.bptt, config.seed + 1, repeats)
+                training = tf.data.Dataset.zip(
+                    (training, valid_batches.skip(initial_epoch * steps)))
+            return training, steps
+
+        # (The initial weights are seeded after the data: the corpus' first preparation
+        # draws Python random numbers of its own.)
+        return run_loop.search(
+            run_dir, config, batches=batches,
+            validation=language_modeling.evaluation_windows(
+                language_modeling.batchify(streams["validation"], search.eval_batch_size),
+                search.bptt),
+            op_costs=lambda: op_costs_of(config, run_dir.path, run_dir.strategy),
+            build=lambda op_costs: build_search_model(config, len(vocabulary), op_costs))
 
 
 def _windows(section, stream):
@@ -285,7 +287,6 @@ def _windows(section, stream):
         language_modeling.batchify(stream, section.eval_batch_size), section.bptt)
 
 
-@records.owns_workdir
 def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes) the language model of an RNN genotype, then scores the validation
     and test text; returns {"valid_perplexity", "test_perplexity", "parameters",

@@ -28,8 +28,7 @@ from egs_keras.export import litert
 from egs_keras.runs import export
 from egs_keras.runs import tasks
 from egs_keras.training import config as run_config
-from egs_keras.training import records
-from egs_keras.training import strategies
+from egs_keras.training.workdir import Workdir
 
 
 def run_pipeline(config, workdir, strategy="default"):
@@ -46,36 +45,37 @@ def _export_settings(config):
     return export_formats.check_formats(settings.formats), settings.litert_quantizations
 
 
-@records.owns_workdir
 def _run_stages(config, workdir, strategy="default"):
-    workdir = records.prepare_workdir(workdir)
-    summary_path = workdir / "summary.json"
-    chief = strategies.is_chief(strategies.get_strategy(strategy))
-    records.write_config(config, workdir, write=chief)
-    formats, quantizations = _export_settings(config)
-    if summary_path.exists():  # finished before: nothing left to do
-        try:
-            summary = record_files.read_json(summary_path, "the pipeline's summary")
-        except record_files.RecordError as error:  # rewritten below from the stages' records
-            print(f"Warning: {error} Writing it again from the stages' records.")
-            summary = {}
-        finished = summary.get("epochs") == config.train.epochs  # else: more were asked
-        if (finished and "export" in summary and pathlib.Path(summary["export"]).exists()
-                and ("runtimes" in summary or "litert" not in formats)):
-            return summary
-    if config.get("genotype"):
-        genotype = search_space.load_genotype(config.genotype)  # given: no search
-    else:
-        genotype = tasks.run_search(config, workdir / "search", strategy)
-    results = tasks.run_training(config, workdir / "train", genotype, strategy)
-    results.pop("model")
-    summary = {**results, "genotype": genotype.to_dict()}
-    if chief:  # (under multi_worker the other workers only train)
-        export_path = export.export_training_run(
-            workdir / "train", workdir / "export", formats=formats,
-            quantizations=quantizations)
-        summary["export"] = str(export_path)
-        if "litert" in formats:
-            summary["runtimes"] = deployment.compare_runtimes(export_path)
-        record_files.write_json(summary_path, summary)
-    return summary
+    with Workdir.open(workdir, strategy) as run_dir:
+        workdir, chief = run_dir.path, run_dir.chief
+        summary_path = workdir / "summary.json"
+        run_dir.accept_config(config)
+        formats, quantizations = _export_settings(config)
+        if summary_path.exists():  # finished before: nothing left to do
+            try:
+                summary = record_files.read_json(summary_path, "the pipeline's summary")
+            except record_files.RecordError as error:  # rewritten below from the stages' records
+                print(f"Warning: {error} Writing it again from the stages' records.")
+                summary = {}
+            finished = summary.get("epochs") == config.train.epochs  # else: more were asked
+            if (finished and "export" in summary and pathlib.Path(summary["export"]).exists()
+                    and ("runtimes" in summary or "litert" not in formats)):
+                return summary
+        if config.get("genotype"):
+            genotype = search_space.load_genotype(config.genotype)  # given: no search
+        else:
+            genotype = tasks.run_search(config, workdir / "search", strategy)
+        results = tasks.run_training(config, workdir / "train", genotype, strategy)
+        results.pop("model")
+        summary = {**results, "genotype": genotype.to_dict()}
+        if chief:  # (under multi_worker the other workers only train)
+            export_path = export.export_training_run(
+                workdir / "train", workdir / "export", formats=formats,
+                quantizations=quantizations)
+            summary["export"] = str(export_path)
+            if "litert" in formats:
+                summary["runtimes"] = deployment.compare_runtimes(export_path)
+            record_files.write_json(summary_path, summary)
+        return summary
+
+

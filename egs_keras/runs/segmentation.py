@@ -28,7 +28,6 @@ from egs_keras.runs import classification
 from egs_keras.runs.task_contract import Task
 from egs_keras.training import checkpointing
 from egs_keras.training import config as run_config
-from egs_keras.training import records
 from egs_keras.training import training_runs
 
 IGNORE_LABEL = segmentation_datasets.IGNORE_LABEL
@@ -198,7 +197,6 @@ def initialize_backbone(model, evaluation_model):
     return (sum(len(v) for v in moving.values()), sum(len(v) for v in target.values()))
 
 
-@records.owns_workdir
 def run_training(config, workdir, genotype, strategy="default"):
     """Trains (or resumes training) a segmentation network on `genotype`'s cells in
     `workdir`, evaluates it on the data set's evaluation split and returns {"mean_iou",

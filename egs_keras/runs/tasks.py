@@ -65,7 +65,7 @@ def run_search(config, workdir, strategy="default"):
     genotype, also written to `<workdir>/genotype.json` with pictures in `<workdir>/cells/`
     (a segmentation config searches its `cell_search`, a CNN search). `strategy`: a name of
     `strategies.STRATEGIES` or a `tf.distribute.Strategy`. (Each task's run holds the
-    directory's lock, `records.owns_workdir`.)"""
+    directory's lock, `training.workdir.Workdir`.)"""
     check_data(config)
     return task_of(config).search(config, workdir, strategy)
 

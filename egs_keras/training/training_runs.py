@@ -1,7 +1,7 @@
-"""What every training run shares, whatever its task: start (work directory, strategy,
-genotype checked against the directory's records) → build the model in the strategy's scope →
-restore the last checkpoint → fit the remaining epochs → evaluate → write `results.json`; and
-loading a run back from its directory (for export, or as a backbone).
+"""What every training run shares, whatever its task: its work directory opened (strategy,
+config and genotype checked against the directory's records), then `run_loop.run` (build →
+restore → fit) with an evaluation that writes `results.json` as its finish; and loading a run
+back from its directory (for export, or as a backbone).
 
 A task gives the parts that differ: how to build its model, its batches, what to evaluate
 and how to turn the scores into results.
@@ -14,7 +14,6 @@ import dataclasses
 import pathlib
 import typing
 
-import keras
 import ml_collections
 import tensorflow as tf
 
@@ -22,7 +21,8 @@ from egs_keras import record_files
 from egs_keras import search_space
 from egs_keras.training import checkpointing
 from egs_keras.training import distributed_loop
-from egs_keras.training import records
+from egs_keras.training import run_loop
+from egs_keras.training.workdir import Workdir
 
 
 @dataclasses.dataclass
@@ -42,43 +42,36 @@ class TrainingData:
 def train_and_evaluate(config, workdir, genotype, strategy, *, build, data, summarize,
                        state_callbacks=None, callbacks=(), after_restore=None):
     """Trains (or resumes training) a run in `workdir` and returns its results with the
-    trained "model". `data(workdir)` → `TrainingData`; `build(genotype, steps_per_epoch)` →
-    the compiled model (called in the strategy's scope); `state_callbacks(model)` → callbacks
-    with checkpointed state (e.g. `WeightAveraging`; applied instead of fit when the run had
-    already finished); `after_restore(model, initial_epoch)` runs once the checkpoint is
-    restored; `summarize(model, {name: scores})` → the results written to `results.json` (by
-    the chief). `strategy` is a name of `strategies.STRATEGIES` or a `tf.distribute.Strategy`.
+    trained "model". `data(workdir)` → `TrainingData` (`workdir` the run's directory, e.g.
+    for a vocabulary file); `build(genotype, steps_per_epoch)` → the compiled model (called in
+    the strategy's scope); `state_callbacks(model)` → callbacks with checkpointed state (e.g.
+    `WeightAveraging`; applied instead of fit when the run had already finished);
+    `after_restore(model, initial_epoch)` runs once the checkpoint is restored;
+    `summarize(model, {name: scores})` → the results written to `results.json` (by the
+    chief). `strategy` is a name of `strategies.STRATEGIES` or a `tf.distribute.Strategy`.
     Grappler is switched on or off for the run as `config.train.graph_optimizer` says (on
     when absent), whatever ran before it in the process.
     """
-    workdir, strategy, genotype = records.start_training_run(config, workdir, genotype,
-                                                             strategy)
-    records.set_graph_optimizer(config.train.get("graph_optimizer", True))
-    data = data(workdir)
-    epochs = config.train.epochs
-    keras.utils.set_random_seed(config.seed)  # initial weights: a function of the seed
-    with strategy.scope():
-        model = build(genotype, data.steps_per_epoch)
-        state = state_callbacks(model) if state_callbacks else []
-        checkpoint, run_callbacks = records.run_callbacks_for(
-            workdir, model, state_callbacks=state, strategy=strategy)
-    initial_epoch = checkpoint.restore()
-    if after_restore is not None:
-        after_restore(model, initial_epoch)
-    if initial_epoch < epochs:
-        batches, steps = data.batches(initial_epoch)
-        distributed_loop.fit(model, strategy, batches, epochs=epochs,
-                             initial_epoch=initial_epoch, steps_per_epoch=steps,
-                             validation_data=data.validation,
-                             callbacks=[*callbacks, *run_callbacks],
-                             verbose=records.progress_verbosity(), checkpoint=checkpoint)
-    else:
-        for callback in state:  # e.g. NT-ASGD: evaluate the averaged weights
-            callback.apply()
-    scores = {name: distributed_loop.evaluate(model, strategy, batches)
-              for name, batches in data.evaluations.items()}
-    results = records.write_results(summarize(model, scores), workdir, strategy)
-    return {**results, "model": model}
+    with Workdir.open(workdir, strategy) as run_dir:
+        genotype = run_dir.accept_training(config, genotype)
+        run_loop.set_graph_optimizer(config.train.get("graph_optimizer", True))
+        training = data(run_dir.path)
+
+        def finish(model):
+            scores = {name: distributed_loop.evaluate(model, run_dir.strategy, batches)
+                      for name, batches in training.evaluations.items()}
+            return {**run_dir.write_json(RESULTS_FILE, summarize(model, scores)),
+                    "model": model}
+
+        return run_loop.run(
+            run_dir, seed=config.seed, graph_optimizer=config.train.get("graph_optimizer", True),
+            epochs=config.train.epochs,
+            build=lambda: build(genotype, training.steps_per_epoch), batches=training.batches,
+            validation=training.validation, callbacks=callbacks,
+            state_callbacks=state_callbacks, after_restore=after_restore, finish=finish)
+
+
+RESULTS_FILE = "results.json"
 
 
 class TrainingRun(typing.NamedTuple):

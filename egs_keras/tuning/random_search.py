@@ -16,8 +16,7 @@ import keras
 import keras_tuner as kt
 
 from egs_keras import _validation
-from egs_keras.training import records
-from egs_keras.training import strategies
+from egs_keras.training.workdir import Workdir
 from egs_keras.tuning import scoring
 
 MAX_SEED = 2**31 - 1
@@ -40,7 +39,6 @@ class RandomGenotypeHyperModel(kt.HyperModel):
         return scoring.build_model(self.config, self.genotype(seed), self.data)
 
 
-@records.owns_workdir
 def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None,
                       strategy="default"):
     """Runs (or resumes) `num_trials` trials of `epochs_per_trial` epochs each, under
@@ -50,19 +48,22 @@ def run_random_search(config, directory, num_trials, epochs_per_trial, seed=None
         raise _validation.invalid(
             "strategy", '"default", "one_device", "mirrored" or "tpu" for the random tuner',
             strategy, hint="keras-tuner trains with Keras' fit; use --tuner=settings or seeds.")
-    strategy = None if strategy == "default" else strategies.get_strategy(strategy)
-    directory = records.prepare_workdir(directory)
-    records.write_config(config, directory)
-    data = scoring.scoring_data(config, epochs_per_trial)
-    hypermodel = RandomGenotypeHyperModel(config, data)
-    tuner = kt.RandomSearch(
-        hypermodel, objective=scoring.objective(config), max_trials=num_trials,
-        seed=scoring.oracle_seed(config, seed), directory=str(directory),
-        project_name="random_search", overwrite=False, distribution_strategy=strategy)
-    tuner.search(data.batches, validation_data=data.validation, epochs=epochs_per_trial,
-                 steps_per_epoch=data.steps, verbose=0, shuffle=False,
-                 callbacks=[keras.callbacks.TerminateOnNaN()])
-    best = tuner.get_best_hyperparameters(1)[0]
-    genotype = hypermodel.genotype(best.get("genotype_seed"))
-    genotype.save(directory / "best_genotype.json")
-    return genotype, tuner
+    with Workdir.open(directory, strategy, name="directory") as run_dir:
+        directory = run_dir.path
+        run_dir.accept_config(config)
+        strategy = None if strategy == "default" else run_dir.strategy  # keras-tuner's
+        data = scoring.scoring_data(config, epochs_per_trial)
+        hypermodel = RandomGenotypeHyperModel(config, data)
+        tuner = kt.RandomSearch(
+            hypermodel, objective=scoring.objective(config), max_trials=num_trials,
+            seed=scoring.oracle_seed(config, seed), directory=str(directory),
+            project_name="random_search", overwrite=False, distribution_strategy=strategy)
+        tuner.search(data.batches, validation_data=data.validation, epochs=epochs_per_trial,
+                     steps_per_epoch=data.steps, verbose=0, shuffle=False,
+                     callbacks=[keras.callbacks.TerminateOnNaN()])
+        best = tuner.get_best_hyperparameters(1)[0]
+        genotype = hypermodel.genotype(best.get("genotype_seed"))
+        genotype.save(directory / "best_genotype.json")
+        return genotype, tuner
+
+

@@ -21,7 +21,7 @@ from egs_keras import _validation
 from egs_keras import record_files
 from egs_keras.costs import prior
 from egs_keras.runs import tasks
-from egs_keras.training import records
+from egs_keras.training.workdir import Workdir
 from egs_keras.tuning import scoring
 
 
@@ -54,68 +54,68 @@ def _summary(config, seeds, records_by_seed):
             "best_genotype": records_by_seed[best]["genotype"]}
 
 
-@records.owns_workdir
 def run_multi_seed(config, directory, seeds, retrain_epochs, strategy="default"):
     """Searches with each seed of `seeds`, retrains each derived genotype for
     `retrain_epochs` epochs (both under `strategy`), and returns {"values", "mean", "std",
     "best_seed", "best_genotype", ...}; writes `summary.json` and `best_genotype.json` to
     `directory`."""
-    directory = records.prepare_workdir(directory)
-    seeds = _seeds(seeds)
-    scored = {}
-    for seed in seeds:
-        seed_config = prior.share_latency_table(config.copy_and_resolve_references(),
-                                                       directory)
-        seed_config.seed = seed
-        folder = directory / f"seed_{seed}"
+    with Workdir.open(directory, strategy, name="directory") as run_dir:
+        directory = run_dir.path
+        seeds = _seeds(seeds)
+        scored = {}
+        for seed in seeds:
+            seed_config = prior.share_latency_table(config.copy_and_resolve_references(),
+                                                           directory)
+            seed_config.seed = seed
+            folder = directory / f"seed_{seed}"
 
-        def compute(seed_config=seed_config, folder=folder):
-            genotype = tasks.run_search(seed_config, folder / "search", strategy)
-            # Retrained under the base config's seed: only the genotype differs between runs.
-            data = scoring.scoring_data(config, retrain_epochs)
-            return genotype, scoring.score_genotype(config, genotype, data, strategy)
+            def compute(seed_config=seed_config, folder=folder):
+                genotype = tasks.run_search(seed_config, folder / "search", strategy)
+                # Retrained under the base config's seed: only the genotype differs between runs.
+                data = scoring.scoring_data(config, retrain_epochs)
+                return genotype, scoring.score_genotype(config, genotype, data, strategy)
 
-        scored[seed] = _scored(folder, compute)
-    summary = _summary(config, seeds, scored)
-    record_files.write_json(directory / "summary.json", summary)
-    record_files.write_json(directory / "best_genotype.json", summary["best_genotype"])
-    return summary
+            scored[seed] = _scored(folder, compute)
+        summary = _summary(config, seeds, scored)
+        record_files.write_json(directory / "summary.json", summary)
+        record_files.write_json(directory / "best_genotype.json", summary["best_genotype"])
+        return summary
 
 
-@records.owns_workdir
 def run_random_genotypes(config, directory, seeds, retrain_epochs, strategy="default"):
     """The random side of the comparison: for each seed, a genotype drawn uniformly from the
     space of `config.search`, retrained exactly as `run_multi_seed` retrains."""
-    directory = records.prepare_workdir(directory)
-    seeds = _seeds(seeds)
-    scored = {}
-    for seed in seeds:
-        def compute(seed=seed):
-            genotype = scoring.random_genotype_of(config, seed)
-            data = scoring.scoring_data(config, retrain_epochs)
-            return genotype, scoring.score_genotype(config, genotype, data, strategy)
+    with Workdir.open(directory, strategy, name="directory") as run_dir:
+        directory = run_dir.path
+        seeds = _seeds(seeds)
+        scored = {}
+        for seed in seeds:
+            def compute(seed=seed):
+                genotype = scoring.random_genotype_of(config, seed)
+                data = scoring.scoring_data(config, retrain_epochs)
+                return genotype, scoring.score_genotype(config, genotype, data, strategy)
 
-        scored[seed] = _scored(directory / f"seed_{seed}", compute)
-    return _summary(config, seeds, scored)
+            scored[seed] = _scored(directory / f"seed_{seed}", compute)
+        return _summary(config, seeds, scored)
 
 
-@records.owns_workdir
 def compare_with_random(config, directory, seeds, retrain_epochs, strategy="default"):
     """Searched versus random genotypes over `seeds`, each retrained for `retrain_epochs`
     epochs; returns {"searched", "random", "table"} and writes `comparison.json`,
     `comparison.md` and `comparison.png` to `directory`."""
-    directory = records.prepare_workdir(directory)
-    records.write_config(config, directory)
-    searched = run_multi_seed(config, directory / "searched", seeds, retrain_epochs, strategy)
-    random = run_random_genotypes(config, directory / "random", seeds, retrain_epochs,
-                                  strategy)
-    table = comparison_table(config, searched, random, retrain_epochs)
-    result = {"searched": searched, "random": random, "retrain_epochs": retrain_epochs,
-              "table": table}
-    record_files.write_json(directory / "comparison.json", result)
-    record_files.atomic_write_text(directory / "comparison.md", table + "\n")
-    comparison_plot(searched, random, directory / "comparison.png")
-    return result
+    with Workdir.open(directory, strategy, name="directory") as run_dir:
+        directory = run_dir.path
+        run_dir.accept_config(config)
+        searched = run_multi_seed(config, directory / "searched", seeds, retrain_epochs, strategy)
+        random = run_random_genotypes(config, directory / "random", seeds, retrain_epochs,
+                                      strategy)
+        table = comparison_table(config, searched, random, retrain_epochs)
+        result = {"searched": searched, "random": random, "retrain_epochs": retrain_epochs,
+                  "table": table}
+        record_files.write_json(directory / "comparison.json", result)
+        record_files.atomic_write_text(directory / "comparison.md", table + "\n")
+        comparison_plot(searched, random, directory / "comparison.png")
+        return result
 
 
 def comparison_table(config, searched, random, retrain_epochs):

@@ -22,8 +22,8 @@ from egs_keras import _validation
 from egs_keras import record_files
 from egs_keras.costs import prior
 from egs_keras.runs import tasks
-from egs_keras.training import records
 from egs_keras.training import temperature
+from egs_keras.training.workdir import Workdir
 from egs_keras.tuning import scoring
 
 ORACLES = ("random", "bayesian")
@@ -100,23 +100,25 @@ class EGSSettingsTuner(kt.engine.base_tuner.BaseTuner):
         return pathlib.Path(self.get_trial_dir(trial_id)) / "search" / "genotype.json"
 
 
-@records.owns_workdir
 def run_settings_search(config, directory, max_trials, retrain_epochs, oracle="random",
                         max_samples=None, seed=None, strategy="default"):
     """Runs (or resumes) `max_trials` tuned EGS searches; returns (the best trial's setting
     values, the tuner) and writes them to `<directory>/best_settings.json` with the best
     trial's genotype as `best_genotype.json`."""
     search_oracle = settings_oracle(config, max_trials, oracle, max_samples, seed)
-    directory = records.prepare_workdir(directory)
-    records.write_config(config, directory)
-    tuner = EGSSettingsTuner(config, retrain_epochs, search_oracle, directory,
-                             strategy=strategy)
-    tuner.search()
-    best = tuner.oracle.get_best_trials(1)[0]
-    values = dict(best.hyperparameters.values)
-    record_files.write_json(directory / "best_settings.json",
-                            {"values": values, "score": best.score,
-                             "objective": scoring.objective(config).name})
-    record_files.atomic_write_text(directory / "best_genotype.json", record_files.read_text(
-        tuner.trial_genotype_path(best.trial_id), "the best trial's genotype"))
-    return values, tuner
+    with Workdir.open(directory, strategy, name="directory") as run_dir:
+        directory = run_dir.path
+        run_dir.accept_config(config)
+        tuner = EGSSettingsTuner(config, retrain_epochs, search_oracle, directory,
+                                 strategy=strategy)
+        tuner.search()
+        best = tuner.oracle.get_best_trials(1)[0]
+        values = dict(best.hyperparameters.values)
+        record_files.write_json(directory / "best_settings.json",
+                                {"values": values, "score": best.score,
+                                 "objective": scoring.objective(config).name})
+        record_files.atomic_write_text(directory / "best_genotype.json", record_files.read_text(
+            tuner.trial_genotype_path(best.trial_id), "the best trial's genotype"))
+        return values, tuner
+
+

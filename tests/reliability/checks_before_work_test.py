@@ -20,7 +20,7 @@ from egs_keras.layers import EGSChoice
 from egs_keras.models import EvaluationNetwork
 from egs_keras.runs import classification
 from egs_keras.runs import tasks
-from egs_keras.training import records
+from egs_keras.training import workdir
 
 ROOT = pathlib.Path(__file__).parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
@@ -38,7 +38,7 @@ def test_an_empty_workdir_or_export_base_is_refused(tmp_path, path, monkeypatch)
     """Probe 32.3: `Path("")` is the current directory, where a whole run would land."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="workdir.*empty path means the current directory"):
-        records.prepare_workdir(path)
+        workdir.prepare(path)
     with pytest.raises(ValueError, match="workdir"):
         runs.export_training_run(path)
     with pytest.raises(ValueError, match="export_base"):

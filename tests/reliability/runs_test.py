@@ -19,8 +19,8 @@ from egs_keras.runs import classification
 from egs_keras.runs import tasks
 from egs_keras.training import callbacks
 from egs_keras.training import directory_lock
-from egs_keras.training import records
 from egs_keras.training import run_acceptance
+from egs_keras.training.workdir import Workdir
 
 ROOT = pathlib.Path(__file__).parents[2]
 
@@ -143,15 +143,16 @@ def test_a_run_in_a_directory_another_process_holds_is_refused(finished, tmp_pat
 
 def test_a_training_run_refuses_another_genotype_before_writing(tmp_path):
     config = classification.default_config()
-    records.start_training_run(config, tmp_path, "darts_v2", "default")
+    with Workdir.open(tmp_path) as run_dir:
+        run_dir.accept_training(config, "darts_v2")
     (tmp_path / "results.json").write_text("{}")
     before = {name: (tmp_path / name).read_bytes() for name in ("config.json", "genotype.json")}
     config.train.filters = 16
-    with pytest.raises(run_acceptance.RunMismatchError, match="train.filters: 36 -> 16"):
-        records.start_training_run(config, tmp_path, "darts_v2", "default")
-    with pytest.raises(run_acceptance.RunMismatchError, match="another genotype"):
-        records.start_training_run(classification.default_config(), tmp_path, "darts_v1",
-                                   "default")
+    with Workdir.open(tmp_path) as run_dir:
+        with pytest.raises(run_acceptance.RunMismatchError, match="train.filters: 36 -> 16"):
+            run_dir.accept_training(config, "darts_v2")
+        with pytest.raises(run_acceptance.RunMismatchError, match="another genotype"):
+            run_dir.accept_training(classification.default_config(), "darts_v1")
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
 
 

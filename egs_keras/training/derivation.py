@@ -1,5 +1,5 @@
-"""The part every search run shares (CNN and RNN): fit with the temperature schedule and the
-architecture recorder, then derive the genotype and write it with its pictures.
+"""How a search derives its genotype from the searched network (the finish of
+`run_loop.search`).
 
 Derivation follows `config.search.derive`: "most_probable", "sample", or the paper's
 "sample_and_validate" ("the network architecture A is identified by sampling with pα(A)";
@@ -8,65 +8,34 @@ architecture and `derive_candidates − 1` architectures drawn from the search's
 scored on the validation split with the search network's shared weights, and the best is
 kept. Every candidate with its scores goes to `<workdir>/candidates.json`, and the scores to
 the genotype's `derivation` record (so to the pipeline's summary too).
+
+>>> genotype = derive(model, config, workdir, validation)              # doctest: +SKIP
 """
 
 import json
 
 import numpy as np
-import tensorflow as tf
 
-from egs_keras import record_files
 from egs_keras import search_space
-from egs_keras import visualize
-from egs_keras.costs import prior
-from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import distributed_loop
-from egs_keras.training import records
-from egs_keras.training import strategies
-from egs_keras.training import temperature
-
-
-def fit_and_derive(model, config, workdir, batches, steps, validation, callbacks,
-                   initial_epoch, strategy=None, checkpoint=None, op_costs=None):
-    """Fits `model` on `batches` (`steps` per epoch) from `initial_epoch` to
-    `config.search.epochs`, unless already there; returns the derived genotype (derived as
-    `config.search.derive` and `edges_per_node` say), also written to
-    `<workdir>/genotype.json` with pictures in `<workdir>/cells/` (by the chief only, under
-    a multi-worker `strategy`, which trains with `distributed_loop.fit`, saving `checkpoint`
-    if preempted). With `op_costs` tables of a measure (`search_costs`), each epoch logs the
-    derived cells' cost by them, e.g. `derived_latency_ms`."""
-    search = config.search
-    strategy = strategy or tf.distribute.get_strategy()
-    chief = strategies.is_chief(strategy)
-    derivation = derivation_options(config)
-    cost = None
-    if isinstance(op_costs, dict):  # tables of a measure: log the derived cells' cost
-        cost = (prior.LOG_NAMES[search.op_costs],
-                lambda genotype: prior.derived_cost(genotype, op_costs))
-    recorder = run_callbacks.ArchitectureRecorder(
-        workdir, workdir / "logs", derivation={"strategy": recorder_strategy(config),
-                                               **derivation}, cost=cost)
-    callbacks = [temperature.TemperatureScheduler(temperature.schedule_for(search)),
-                 *([recorder] if chief else []), *callbacks]
-    if initial_epoch < search.epochs:
-        distributed_loop.fit(model, strategy, batches, epochs=search.epochs,
-                             initial_epoch=initial_epoch, steps_per_epoch=steps,
-                             validation_data=validation, callbacks=callbacks,
-                             verbose=records.progress_verbosity(), checkpoint=checkpoint)
-    if search.derive == "sample_and_validate":
-        genotype, candidates = sample_and_validate(
-            model, strategy, validation, search.get("derive_candidates", 10), **derivation)
-        if chief:
-            record_files.write_json(workdir / CANDIDATES_FILE, candidates)
-    else:
-        genotype = model.genotype(search.derive, **derivation)
-    if chief:
-        record_files.atomic_write_text(workdir / "genotype.json", genotype.to_json() + "\n")
-        visualize.save_cell_pictures(genotype, workdir / "cells")
-    return genotype
-
 
 CANDIDATES_FILE = "candidates.json"
+
+
+def derive(model, config, workdir, validation):
+    """The genotype `model`'s search derives as `config.search.derive` and `edges_per_node`
+    say, written with its pictures (and, for "sample_and_validate", the scored candidates)
+    into `workdir` (a `Workdir`) by the chief."""
+    search = config.search
+    options = derivation_options(config)
+    if search.derive == "sample_and_validate":
+        genotype, candidates = sample_and_validate(
+            model, workdir.strategy, validation, search.get("derive_candidates", 10), **options)
+        workdir.write_json(CANDIDATES_FILE, candidates)
+    else:
+        genotype = model.genotype(search.derive, **options)
+    workdir.write_genotype(genotype)
+    return genotype
 
 
 def derivation_options(config):
