@@ -28,8 +28,9 @@ FAST_TESTS = [
     "tests/search_space_test.py",
     "tests/training/averaging_test.py",
     "tests/training/config_test.py",
-    "tests/training/workdir_test.py",
+    "tests/training/run_loop_test.py",
     "tests/training/strategies_test.py",
     "tests/training/temperature_test.py",
+    "tests/training/workdir_test.py",
     "tests/visualize_test.py",
 ]
