@@ -35,8 +35,8 @@ from egs_keras.export import litert
 from egs_keras.layers import EGSChoice
 from egs_keras.models import SearchModel
 from egs_keras.training import TemperatureScheduler
-from egs_keras.training import directory_lock
 from egs_keras.training.temperature import ExponentialAnnealing
+from egs_keras.training.workdir import directory_lock
 
 KERNELS = (3, 5, 7)
 EXPANSIONS = (3, 6)

@@ -17,8 +17,8 @@ from egs_keras.export import formats as export_formats
 from egs_keras.export import litert
 from egs_keras.export import saved_model
 from egs_keras.runs import tasks
-from egs_keras.training import directory_lock
 from egs_keras.training import training_runs
+from egs_keras.training.workdir import directory_lock
 
 
 def load_training_run(train_dir, checkpoint=None):

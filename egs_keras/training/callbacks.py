@@ -16,7 +16,7 @@ import numpy as np
 from egs_keras import _validation
 from egs_keras import record_files
 from egs_keras import visualize
-from egs_keras.training import checkpoint_files
+from egs_keras.training.workdir import checkpoint_files
 
 
 class NonFiniteError(RuntimeError):

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from egs_keras import record_files
 from egs_keras.training import callbacks
-from egs_keras.training import checkpoint_files
+from egs_keras.training.workdir import checkpoint_files
 
 
 class RunCheckpoint:

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from egs_keras.training import checkpoint_files
 from egs_keras.training.checkpointing import RunCheckpoint
+from egs_keras.training.workdir import checkpoint_files
 
 
 def _model(value):

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from egs_keras.training import directory_lock
+from egs_keras.training.workdir import directory_lock
 
 ROOT = pathlib.Path(__file__).parents[2]
-HOLD = ("import sys, time; from egs_keras.training import directory_lock\n"
+HOLD = ("import sys, time; from egs_keras.training.workdir import directory_lock\n"
         "with directory_lock.claim(sys.argv[1]):\n"
         "    print('held', flush=True); time.sleep(600)\n")
 
@@ -47,7 +47,7 @@ def test_nested_claims_in_one_process_share_the_lock_and_release_it(tmp_path):
     with directory_lock.claim(tmp_path), directory_lock.claim(tmp_path):
         pass
     # Released: another process can take it now.
-    probe = ("import sys; from egs_keras.training import directory_lock\n"
+    probe = ("import sys; from egs_keras.training.workdir import directory_lock\n"
              "with directory_lock.claim(sys.argv[1]): print('ok')")
     result = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,

@@ -7,7 +7,7 @@ import pytest
 
 from egs_keras import search_space
 from egs_keras.runs import classification
-from egs_keras.training import run_acceptance
+from egs_keras.training.workdir import run_acceptance
 
 
 @pytest.fixture

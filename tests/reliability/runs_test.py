@@ -18,9 +18,9 @@ from egs_keras import runs
 from egs_keras.runs import classification
 from egs_keras.runs import tasks
 from egs_keras.training import callbacks
-from egs_keras.training import directory_lock
-from egs_keras.training import run_acceptance
 from egs_keras.training.workdir import Workdir
+from egs_keras.training.workdir import directory_lock
+from egs_keras.training.workdir import run_acceptance
 
 ROOT = pathlib.Path(__file__).parents[2]
 
@@ -127,7 +127,7 @@ def test_a_changed_search_is_refused_and_the_record_kept(finished, field, value)
 
 def test_a_run_in_a_directory_another_process_holds_is_refused(finished, tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from egs_keras.training import "
+        [sys.executable, "-c", "import sys, time; from egs_keras.training.workdir import "
          "directory_lock\nwith directory_lock.claim(sys.argv[1]):\n print('held', flush=True);"
          " time.sleep(600)", str(tmp_path / "busy")],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)

@@ -1,5 +1,6 @@
-"""A run's work directory: checked and created once, held by one process while its run lasts,
-and the one place that says where each of the run's records is written.
+"""A run's work directory (this package: `Workdir`, and the modules it is made of: the lock,
+the acceptance of a config on resume, the checkpoint files): checked and created once, held by
+one process while its run lasts, and the one place that says where each record is written.
 
 Layout::
 
@@ -33,9 +34,9 @@ from egs_keras import search_space
 from egs_keras import visualize
 from egs_keras.training import callbacks as run_callbacks
 from egs_keras.training import checkpointing
-from egs_keras.training import directory_lock
-from egs_keras.training import run_acceptance
 from egs_keras.training import strategies
+from egs_keras.training.workdir import directory_lock
+from egs_keras.training.workdir import run_acceptance
 
 
 @dataclasses.dataclass(frozen=True)
