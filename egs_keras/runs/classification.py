@@ -24,7 +24,6 @@ from egs_keras.costs import prior
 from egs_keras.data import image_datasets
 from egs_keras.export import litert
 from egs_keras.export import saved_model
-from egs_keras.layers import execution_modes
 from egs_keras.models.evaluation_network import STEMS
 from egs_keras.models.evaluation_network import EvaluationNetwork
 from egs_keras.models.search_network import EGSSearchNetwork
@@ -51,7 +50,7 @@ def default_config():
     config.data.data_dir = ""             # TFDS data directory; "" = TFDS' default
     config.data.image_size = 0            # 0: the data set's size (CIFAR 32, ImageNet 224)
 
-    config.search = ml_collections.ConfigDict()
+    config.search = run_config.search_section()   # the decisions' settings, with the prior
     config.search.epochs = 50
     config.search.batch_size = 64
     config.search.train_split = "train[:50%]"   # DARTS: half for weights ...
@@ -61,48 +60,18 @@ def default_config():
     config.search.num_nodes = 7
     config.search.primitives = list(search_space.DEFAULT_PRIMITIVES["cnn"])
     config.search.num_samples = 7                 # M (any M >= 1; Table 5 runs 1..9 of K = 8)
-    config.search.effectiveness_weight = 0.5      # λ
-    # β: l ∝ exp(−β · cost / max cost) (0: uniform l; docs/recipe.md's sensitivity table).
-    config.search.prior_strength = 1.0
-    # The paper's prior: p = λ·softmax(α) + (1 − λ)·l, l from each operation's measured
-    # forward + backward "latency" on the run's device at its shape in the search network
-    # (or "parameters", "multiply_adds", K comma-separated numbers; "": no prior, p =
-    # softmax(α)). The latencies are kept in <workdir>/latency.json, or in this file:
-    config.search.op_costs = "latency"
-    config.search.latency_table = ""
-    # op_costs "litert": one inference of one example in LiteRT's interpreter, this many
-    # threads (docs/litert.md, "Searching for LiteRT latency").
-    config.search.litert_threads = 1
-    # A device the latency_table was measured on (e.g. "pixel-7-litert-4-threads"): its rows
-    # are the prior and nothing is measured here; "": measure on this machine.
-    config.search.latency_device = ""
-    # "dense": every operation computed (the paper's gradient); "sparse": the active ones and
-    # a random share `probe_rate` of the others (unbiased α-gradient, faster); "sparse_biased":
-    # the active ones only (GDAS-like, biased). docs/search.md, "Execution".
-    config.search.execution = "dense"
-    config.search.probe_rate = execution_modes.DEFAULT_PROBE_RATE
     config.search.renormalize = False
-    config.search.search_mode = "joint"
-    config.search.replica_sampling = "independent"  # or "shared" (tf.distribute replicas)
-    config.search.temperature_schedule = "linear"
-    config.search.temperature_start = 5.0
-    config.search.temperature_end = 1.0
     config.search.learning_rate = 0.025
     config.search.learning_rate_min = 0.001
     config.search.momentum = 0.9
-    # Weight decay as DARTS and the paper apply it: "coupled" = L2 added to the gradient
-    # (PyTorch's weight_decay), for the weights and α; "decoupled" = Keras' (SGDW / AdamW).
     config.search.weight_decay = 3e-4
-    config.search.weight_decay_mode = "coupled"
     config.search.arch_learning_rate = 3e-4
-    config.search.arch_weight_decay = 1e-3
     config.search.cutout = False                  # DARTS searches without cutout
     # The paper's "sample_and_validate": the most probable and derive_candidates − 1 sampled
     # architectures scored on the validation split with the search network's weights, the
     # best kept (it retrained better than the most probable cells: docs/recipe.md, "Does the
     # search decide?"); or "most_probable", "sample".
     config.search.derive = "sample_and_validate"
-    config.search.derive_candidates = 10
     # Strongest incoming edges each node keeps (DARTS and the paper's cells: 2); 0 keeps all.
     config.search.edges_per_node = 2
     # Grappler off: the search starts 1.5-1.8x sooner, every execution steps as fast or

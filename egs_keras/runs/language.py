@@ -25,7 +25,6 @@ from egs_keras.data import language_modeling
 from egs_keras.data import text_corpora
 from egs_keras.export import language_model
 from egs_keras.export import litert
-from egs_keras.layers import execution_modes
 from egs_keras.layers.egs_rnn_cell import EGSRNNCell
 from egs_keras.layers.genotype_rnn_cell import GenotypeRNNCell
 from egs_keras.metrics import Perplexity
@@ -54,7 +53,7 @@ def default_config():
     config.data.name = "egs_ptb"          # egs_ptb, egs_wikitext2 or egs_sentences
     config.data.data_dir = ""
 
-    config.search = ml_collections.ConfigDict()
+    config.search = run_config.search_section()   # as the CNN search's (run_config)
     config.search.epochs = 50
     config.search.batch_size = 256
     config.search.eval_batch_size = 10
@@ -63,25 +62,10 @@ def default_config():
     config.search.num_nodes = 12           # x, h, s0, 8 searched nodes, output
     config.search.primitives = list(search_space.DEFAULT_PRIMITIVES["rnn"])
     config.search.num_samples = 4
-    config.search.effectiveness_weight = 0.5
-    config.search.prior_strength = 1.0
-    config.search.op_costs = "latency"    # as the CNN search (see classification.default_config)
-    config.search.litert_threads = 1
-    config.search.latency_device = ""
-    config.search.latency_table = ""
-    config.search.execution = "dense"     # or "sparse", "sparse_biased" (see classification)
-    config.search.probe_rate = execution_modes.DEFAULT_PROBE_RATE
-    config.search.search_mode = "joint"
-    config.search.replica_sampling = "independent"
-    config.search.temperature_schedule = "linear"
-    config.search.temperature_start = 5.0
-    config.search.temperature_end = 1.0
     config.search.learning_rate = 20.0
     config.search.weight_decay = 5e-7
-    config.search.weight_decay_mode = "coupled"   # L2 in the gradient, as DARTS
     config.search.clip_norm = 0.25
     config.search.arch_learning_rate = 3e-3
-    config.search.arch_weight_decay = 1e-3
     # Dropout rates (DARTS names): output (dropout), state (dropouth), cell input (dropoutx),
     # embedding features (dropouti), whole words (dropoute).
     config.search.output_dropout = 0.75
@@ -91,7 +75,6 @@ def default_config():
     config.search.embedding_dropout = 0.0
     # "sample_and_validate" as the CNN search, once measured on language data (not yet).
     config.search.derive = "most_probable"
-    config.search.derive_candidates = 10
     config.search.edges_per_node = 1      # DARTS' recurrent cell: one input per node; 0: all
 
     config.train = ml_collections.ConfigDict()

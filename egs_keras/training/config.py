@@ -35,6 +35,44 @@ def export_section():
     return export
 
 
+def search_section():
+    """The fields every task's search shares, with their defaults: how the EGS decisions
+    sample (λ, β, the prior and its costs, execution, mode, τ) and α's weight decay. A task
+    adds its network's shape, data and learning rates (`classification.default_config`)."""
+    search = ml_collections.ConfigDict()
+    search.effectiveness_weight = 0.5      # λ
+    # β: l ∝ exp(−β · cost / max cost) (0: uniform l; docs/recipe.md's sensitivity table).
+    search.prior_strength = 1.0
+    # The paper's prior: p = λ·softmax(α) + (1 − λ)·l, l from each operation's measured
+    # forward + backward "latency" on the run's device at its shape in the search network
+    # (or "parameters", "multiply_adds", "litert", K comma-separated numbers; "": no prior,
+    # p = softmax(α)). The latencies are kept in <workdir>/latency.json, or in this file:
+    search.op_costs = "latency"
+    search.latency_table = ""
+    # op_costs "litert": one inference of one example in LiteRT's interpreter, this many
+    # threads (docs/litert.md, "Searching for LiteRT latency").
+    search.litert_threads = 1
+    # A device the latency_table was measured on (e.g. "pixel-7-litert-4-threads"): its rows
+    # are the prior and nothing is measured here; "": measure on this machine.
+    search.latency_device = ""
+    # "dense": every operation computed (the paper's gradient); "sparse": the active ones and
+    # a random share `probe_rate` of the others (unbiased α-gradient, faster); "sparse_biased":
+    # the active ones only (GDAS-like, biased). docs/search.md, "Execution".
+    search.execution = "dense"
+    search.probe_rate = execution_modes.DEFAULT_PROBE_RATE
+    search.search_mode = "joint"           # or "bilevel" (DARTS' first order)
+    search.replica_sampling = "independent"  # or "shared" (tf.distribute replicas)
+    search.temperature_schedule = "linear"   # or "exponential"
+    search.temperature_start = 5.0
+    search.temperature_end = 1.0
+    # Weight decay as DARTS and the paper apply it: "coupled" = L2 added to the gradient
+    # (PyTorch's weight_decay), for the weights and α; "decoupled" = Keras' (SGDW / AdamW).
+    search.weight_decay_mode = "coupled"
+    search.arch_weight_decay = 1e-3
+    search.derive_candidates = 10          # with derive "sample_and_validate"
+    return search
+
+
 def check_shared(config):
     """Checks what every task's config has (the seed, the export section); returns `config`.
     Each task checks its own fields (`runs.tasks.validate_config` runs both)."""
