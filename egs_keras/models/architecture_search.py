@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from egs_keras import _compat
 from egs_keras import _validation
 from egs_keras import optimizers
 from egs_keras.models import replica_steps
@@ -88,9 +89,13 @@ class ArchitectureSearch(OneLevelSteps):
                     "search_mode='bilevel' expects batches ((x_train, y_train), (x_val, "
                     "y_val)), e.g. tf.data.Dataset.zip((train, val)); got another structure.")
             train, val = data
-            self._gradient_step(val, self.arch_variables, self.arch_optimizer, "validation")
-            x, y, y_pred, sample_weight = self._gradient_step(
-                train, self.network_variables, self.optimizer, "train")
+            if self._shares_bilevel_pass():
+                x, y, y_pred, sample_weight = self._shared_bilevel_step(train, val)
+            else:
+                self._gradient_step(val, self.arch_variables, self.arch_optimizer,
+                                    "validation")
+                x, y, y_pred, sample_weight = self._gradient_step(
+                    train, self.network_variables, self.optimizer, "train")
         else:
             x, y, y_pred, sample_weight = self._gradient_step(
                 data, self.trainable_variables, None, "train")
@@ -122,6 +127,62 @@ class ArchitectureSearch(OneLevelSteps):
                 [(None if g is None else g * ratio, v) for g, v in pairs if id(v) in arch],
                 self.arch_optimizer))
         return x, y, y_pred, sample_weight
+
+    def _shares_bilevel_pass(self):
+        """Whether the two passes of a bilevel step run one traced function: on one device
+        (not under a `tf.distribute` strategy, whose variables a called function would
+        capture per replica) and without XLA."""
+        return not tf.distribute.has_strategy() and not getattr(self, "jit_compile", False)
+
+    def _shared_bilevel_step(self, train, val):
+        """DARTS' first-order step (α on `val`, then the weights on `train`) with both passes
+        through one traced, not inlined, function (`_shared_pass`): the step's graph holds
+        one forward/backward pass instead of two, so it traces in about half the time and
+        holds less memory (benchmarks/PERFORMANCE_NOTES.md). The α pass also computes the
+        weights' gradients and discards them: what each optimizer applies is unchanged."""
+        arch = {id(v) for v in self.arch_variables}
+        _, _, _, _, gradients = self._shared_pass(val, "validation", self.arch_optimizer)
+        self.arch_optimizer.apply_gradients(
+            [(g, v) for g, v in zip(gradients, self.trainable_variables, strict=True)
+             if id(v) in arch])
+        x, y, sample_weight, y_pred, gradients = self._shared_pass(train, "train",
+                                                                   self.optimizer)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(gradients, self.trainable_variables, strict=True)
+             if id(v) not in arch])
+        return x, y, y_pred, sample_weight
+
+    def _shared_pass(self, data, stream, scaler):
+        """(x, y, sample_weight, y_pred, gradients of every trainable variable) of one pass
+        on `data`, the loss scaled for `scaler` (mixed precision) and logged for "train".
+        Models whose `search_forward` depends on the stream (per-stream state) get one
+        function per stream."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        per_stream = type(self).search_forward is not ArchitectureSearch.search_forward
+        key = stream if per_stream else "any"
+        functions = self.__dict__.get("_pass_functions")
+        if functions is None:
+            functions = {}
+            object.__setattr__(self, "_pass_functions", functions)  # not a tracked attribute
+        if key not in functions:
+            variables = self.trainable_variables
+
+            def one_pass(x, y, sample_weight, scale):
+                with tf.GradientTape() as tape:
+                    y_pred = self.search_forward(x, stream)
+                    value = self.compute_loss(x=x, y=y, y_pred=y_pred,
+                                              sample_weight=sample_weight, training=True)
+                    scaled = value * tf.cast(scale, value.dtype)
+                return value, y_pred, tape.gradient(scaled, variables)
+
+            functions[key] = tf.function(one_pass, autograph=False,
+                                         experimental_attributes={"_noinline": True})
+        scale = tf.cast(scaler.scale_loss(tf.constant(1.0)), tf.float32)
+        value, y_pred, gradients = functions[key](x, y, sample_weight, scale)
+        if stream == "train":
+            _compat.loss_tracker(self).update_state(replica_steps.global_loss(value),
+                                                    sample_weight=tf.shape(x)[0])
+        return x, y, sample_weight, y_pred, gradients
 
     def probabilities(self):
         """{decision name (the cell type for DARTS networks): p, e.g. `[num_edges, K]`}."""

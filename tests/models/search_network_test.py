@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from egs_keras import search_space
 from egs_keras.models import EGSSearchNetwork
+from egs_keras.models import architecture_search
 from egs_keras.training import LinearAnnealing
 from egs_keras.training import TemperatureScheduler
 
@@ -205,3 +206,24 @@ def test_sparse_steps_draw_their_codes_and_gate_predicates_on_the_host(execution
     assert predicates and all("CPU" in op.device for op in predicates) or not switches
     samples = [op for op in graph.get_operations() if op.type.startswith("StatelessRandom")]
     assert samples and all(("CPU" in op.device) == (execution == "sparse") for op in samples)
+
+
+def test_a_bilevel_step_through_one_shared_pass_equals_two_separate_passes(monkeypatch):
+    """The bilevel step runs both passes through one traced function (half the graph); each
+    optimizer must apply exactly what two separate passes give it. (Sparse execution through
+    the shared pass: test_fit_searches_and_derives_a_genotype[bilevel-sparse].)"""
+    images = np.random.default_rng(0).normal(size=(8, 8, 8, 3)).astype("float32")
+    labels = np.arange(8) % 10
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    weights = []
+    for shared in (True, False):
+        monkeypatch.setattr(architecture_search.ArchitectureSearch, "_shares_bilevel_pass",
+                            lambda self, shared=shared: shared)
+        keras.utils.set_random_seed(0)
+        model = EGSSearchNetwork(10, (8, 8, 3), filters=4, num_cells=2, num_samples=2,
+                                 execution="dense", search_mode="bilevel")
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        model.fit(tf.data.Dataset.zip((batches, batches)), epochs=1, verbose=0)
+        weights.append([v.numpy() for v in model.variables])
+    for ours, theirs in zip(*weights, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
