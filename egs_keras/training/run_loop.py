@@ -34,8 +34,7 @@ def run(workdir, *, seed, graph_optimizer, epochs, build, batches, finish, valid
         batches: `(initial_epoch) -> (training batches from that epoch on, steps per epoch)`.
         finish: `(model) -> result`, after the fit (or at once, for a finished run).
         validation: batches scored after every epoch (`val_*` in the logs), or None.
-        callbacks: `(model, checkpoint) -> [callbacks]` run before the recording ones (e.g.
-            a temperature schedule), or a list of callbacks.
+        callbacks: callbacks run before the recording ones (e.g. a temperature schedule).
         state_callbacks: `(model) -> [callbacks]` with checkpointed state (e.g.
             `WeightAveraging`), applied instead of the fit when the run had finished.
         after_restore: `(model, initial_epoch)`, once the checkpoint is restored.
@@ -50,11 +49,10 @@ def run(workdir, *, seed, graph_optimizer, epochs, build, batches, finish, valid
     if after_restore is not None:
         after_restore(model, initial_epoch)
     if initial_epoch < epochs:
-        first = callbacks(model, checkpoint) if callable(callbacks) else list(callbacks)
         training, steps = batches(initial_epoch)
         distributed_loop.fit(model, workdir.strategy, training, epochs=epochs,
                              initial_epoch=initial_epoch, steps_per_epoch=steps,
-                             validation_data=validation, callbacks=[*first, *recording],
+                             validation_data=validation, callbacks=[*callbacks, *recording],
                              verbose=progress_verbosity(), checkpoint=checkpoint)
     else:
         for callback in state:  # e.g. NT-ASGD: finish with the averaged weights
@@ -76,24 +74,20 @@ def search(workdir, config, *, build, batches, validation, op_costs=None):
     set_graph_optimizer(graph_optimizer)
     op_costs = op_costs() if op_costs is not None else None
 
-    def search_callbacks(model, checkpoint):
-        del model, checkpoint
-        schedule = temperature.TemperatureScheduler(temperature.schedule_for(search_section))
-        if not workdir.chief:
-            return [schedule]
+    callbacks = [temperature.TemperatureScheduler(temperature.schedule_for(search_section))]
+    if workdir.chief:  # the genotype of every epoch (and its cost, by tables of a measure)
         cost = None
-        if isinstance(op_costs, dict):  # tables of a measure: log the derived cells' cost
+        if isinstance(op_costs, dict):
             cost = (prior.LOG_NAMES[search_section.op_costs],
                     lambda genotype: prior.derived_cost(genotype, op_costs))
-        recorder = run_callbacks.ArchitectureRecorder(
+        callbacks.append(run_callbacks.ArchitectureRecorder(
             workdir.path, workdir.path / "logs", cost=cost,
             derivation={"strategy": derivation.recorder_strategy(config),
-                        **derivation.derivation_options(config)})
-        return [schedule, recorder]
+                        **derivation.derivation_options(config)}))
 
     return run(workdir, seed=config.seed, graph_optimizer=graph_optimizer,
                epochs=search_section.epochs, build=lambda: build(op_costs), batches=batches,
-               validation=validation, callbacks=search_callbacks,
+               validation=validation, callbacks=callbacks,
                finish=lambda model: derivation.derive(model, config, workdir, validation))
 
 

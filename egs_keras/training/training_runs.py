@@ -24,6 +24,8 @@ from egs_keras.training import distributed_loop
 from egs_keras.training import run_loop
 from egs_keras.training.workdir import Workdir
 
+RESULTS_FILE = "results.json"
+
 
 @dataclasses.dataclass
 class TrainingData:
@@ -52,9 +54,10 @@ def train_and_evaluate(config, workdir, genotype, strategy, *, build, data, summ
     Grappler is switched on or off for the run as `config.train.graph_optimizer` says (on
     when absent), whatever ran before it in the process.
     """
+    graph_optimizer = config.train.get("graph_optimizer", True)
     with Workdir.open(workdir, strategy) as run_dir:
         genotype = run_dir.accept_training(config, genotype)
-        run_loop.set_graph_optimizer(config.train.get("graph_optimizer", True))
+        run_loop.set_graph_optimizer(graph_optimizer)  # before the data's functions trace
         training = data(run_dir.path)
 
         def finish(model):
@@ -64,14 +67,10 @@ def train_and_evaluate(config, workdir, genotype, strategy, *, build, data, summ
                     "model": model}
 
         return run_loop.run(
-            run_dir, seed=config.seed, graph_optimizer=config.train.get("graph_optimizer", True),
-            epochs=config.train.epochs,
+            run_dir, seed=config.seed, graph_optimizer=graph_optimizer, epochs=config.train.epochs,
             build=lambda: build(genotype, training.steps_per_epoch), batches=training.batches,
             validation=training.validation, callbacks=callbacks,
             state_callbacks=state_callbacks, after_restore=after_restore, finish=finish)
-
-
-RESULTS_FILE = "results.json"
 
 
 class TrainingRun(typing.NamedTuple):
